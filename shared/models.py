@@ -1,0 +1,163 @@
+"""Pydantic models: the contract shared by the CLI's ``--json`` output, the API and the SDK."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- documents
+
+
+class Section(_Model):
+    """A run of text under one heading path (and, for PDFs, on one page)."""
+
+    text: str
+    heading_path: list[str] = Field(default_factory=list)
+    page: int | None = None
+
+
+class Document(_Model):
+    """A loaded document, before chunking."""
+
+    source: str = Field(description="Path of the file, or the `_id` of a JSON Lines record.")
+    title: str | None = None
+    doc_type: str = Field(description="Loader that produced it: markdown, text, html, pdf, jsonl.")
+    sections: list[Section]
+    content_hash: str = Field(description="sha256 of the normalised text of the whole document.")
+    tags: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
+
+
+class Chunk(_Model):
+    chunk_id: str
+    source: str
+    title: str | None = None
+    text: str
+    heading_path: list[str] = Field(default_factory=list)
+    position: int = Field(ge=0, description="Index of the chunk within its document.")
+    page: int | None = None
+    content_hash: str = Field(description="Hash of the whole document this chunk came from.")
+    tags: list[str] = Field(default_factory=list)
+    n_tokens: int = 0
+
+
+class SearchFilter(_Model):
+    source_prefix: str | None = Field(default=None, description="Only documents whose source starts so.")
+    tags: list[str] = Field(default_factory=list, description="Only documents carrying all these tags.")
+
+    def matches(self, source: str, tags: list[str]) -> bool:
+        if self.source_prefix and not source.startswith(self.source_prefix):
+            return False
+        return all(t in tags for t in self.tags)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.source_prefix and not self.tags
+
+
+class ScoredChunk(_Model):
+    """A chunk returned by one retrieval leg (or by the fusion of both)."""
+
+    chunk: Chunk
+    score: float
+
+
+# --------------------------------------------------------------------------- search / ask
+
+
+class SearchHit(_Model):
+    chunk_id: str
+    source: str
+    title: str | None = None
+    score: float
+    text: str
+    heading_path: list[str] = Field(default_factory=list)
+    page: int | None = None
+
+
+class SearchResponse(_Model):
+    query: str
+    hits: list[SearchHit]
+
+
+class Citation(_Model):
+    n: int = Field(ge=1)
+    chunk_id: str
+    source: str
+    quote: str
+    title: str | None = None
+    page: int | None = None
+
+
+class AskResponse(_Model):
+    question: str
+    decision: Literal["answer", "refuse"]
+    answer: str | None = None
+    confidence: float = Field(ge=0.0, le=1.0)
+    reasons: list[str] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list)
+
+
+class BatchError(_Model):
+    """One line of ``--batch`` output whose input could not be processed."""
+
+    id: str | int | None = None
+    error: str
+
+
+# --------------------------------------------------------------------------- ingest / status
+
+
+class FileReport(_Model):
+    path: str
+    status: Literal["indexed", "unchanged", "skipped", "error", "removed"]
+    documents: int = 0
+    chunks: int = 0
+    reason: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class IngestSummary(_Model):
+    files_seen: int = 0
+    files_indexed: int = 0
+    files_unchanged: int = 0
+    files_skipped: int = 0
+    files_failed: int = 0
+    documents_indexed: int = 0
+    documents_removed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+    files: list[FileReport] = Field(default_factory=list)
+
+
+class RemoveSummary(_Model):
+    sources_removed: list[str] = Field(default_factory=list)
+    not_found: list[str] = Field(default_factory=list)
+    chunks_removed: int = 0
+
+
+class IndexHealth(_Model):
+    ok: bool
+    detail: str | None = None
+
+
+class StatusResponse(_Model):
+    home: str
+    store_path: str
+    embedder: str
+    embedder_dimension: int
+    documents: int
+    chunks: int
+    lexical_chunks: int
+    health: IndexHealth

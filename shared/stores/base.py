@@ -1,0 +1,48 @@
+"""The store port: dense and lexical legs; fusion happens in :mod:`shared.retrieval`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        """Insert or replace chunks by ``chunk_id``."""
+        ...
+
+    def delete_source(self, source: str) -> int:
+        """Remove every chunk of ``source``; returns how many were removed."""
+        ...
+
+    def source_hashes(self) -> dict[str, str]:
+        """``source -> content_hash`` for every indexed document."""
+        ...
+
+    def chunk_ids_for_source(self, source: str) -> list[str]: ...
+
+    def dense_search(
+        self, vector: np.ndarray, k: int, filters: SearchFilter | None = None
+    ) -> list[ScoredChunk]:
+        """Nearest chunks by cosine similarity (score: higher is closer)."""
+        ...
+
+    def lexical_search(self, query: str, k: int, filters: SearchFilter | None = None) -> list[ScoredChunk]:
+        """Best chunks by BM25."""
+        ...
+
+    def count_chunks(self) -> int: ...
+
+    def count_documents(self) -> int: ...
+
+    def health(self) -> IndexHealth: ...
+
+    def flush(self) -> None:
+        """Make pending writes durable and visible to searches (e.g. rebuild a lexical index)."""
+        ...
