@@ -106,6 +106,9 @@ class AskResponse(_Model):
     confidence: float = Field(ge=0.0, le=1.0)
     reasons: list[str] = Field(default_factory=list)
     citations: list[Citation] = Field(default_factory=list)
+    escalation: str | None = Field(
+        default=None, description="What the user can do next when the question is refused."
+    )
 
 
 class BatchError(_Model):

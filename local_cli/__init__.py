@@ -1,0 +1,1 @@
+"""The `rag-explorer` command line (also installed as `deflect-bot`)."""

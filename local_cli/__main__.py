@@ -1,0 +1,3 @@
+from local_cli.main import cli
+
+cli()

@@ -1,0 +1,1 @@
+"""Answer generation. The extractive answerer is the offline default that always works."""

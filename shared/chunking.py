@@ -1,0 +1,157 @@
+"""Structure-aware chunking.
+
+Sections (from headings, or PDF pages) are split into paragraphs; paragraphs that exceed the chunk size
+are split into sentences, and sentences that still do into token windows of the embedder's tokenizer.
+The pieces are then packed greedily into chunks of at most ``chunk_tokens`` tokens, each chunk starting
+with up to ``overlap_tokens`` tokens of trailing pieces of the previous one. Chunk ids are stable: they
+depend only on the source, the heading path and the chunk's text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from shared.embeddings.base import TokenCounter
+from shared.models import Chunk, Document, Section
+from shared.text import split_sentences
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True)
+class _Piece:
+    text: str
+    tokens: int
+    joiner: str  # what separates it from the previous piece when packed
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What gets embedded and lexically indexed: title and heading path give the chunk its context."""
+    context = [p for p in [chunk.title, *chunk.heading_path] if p]
+    # avoid repeating a title that is also the first heading
+    deduped = [p for i, p in enumerate(context) if i == 0 or p != context[i - 1]]
+    return (" > ".join(deduped) + "\n" + chunk.text) if deduped else chunk.text
+
+
+def chunk_id(source: str, heading_path: list[str], text: str, occurrence: int) -> str:
+    h = hashlib.sha256()
+    for part in (source, "\x1f".join(heading_path), text, str(occurrence)):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()[:32]
+
+
+class Chunker:
+    def __init__(self, tokenizer: TokenCounter, *, chunk_tokens: int = 200, overlap_tokens: int = 32) -> None:
+        if overlap_tokens >= chunk_tokens:
+            raise ValueError("overlap_tokens must be smaller than chunk_tokens")
+        self.tokenizer = tokenizer
+        self.chunk_tokens = min(chunk_tokens, tokenizer.max_tokens)
+        self.overlap_tokens = overlap_tokens
+
+    # ------------------------------------------------------------------ public
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        seen: dict[str, int] = {}
+        budget = self._budget(doc)
+        for section in doc.sections:
+            for text in self._pack(self._pieces(section, budget), budget):
+                key = "\x1f".join(section.heading_path) + "\x1e" + text
+                occurrence = seen.get(key, 0)
+                seen[key] = occurrence + 1
+                chunks.append(
+                    Chunk(
+                        chunk_id=chunk_id(doc.source, section.heading_path, text, occurrence),
+                        source=doc.source,
+                        title=doc.title,
+                        text=text,
+                        heading_path=list(section.heading_path),
+                        position=len(chunks),
+                        page=section.page,
+                        content_hash=doc.content_hash,
+                        tags=list(doc.tags),
+                        n_tokens=self._count(text),
+                    )
+                )
+        return chunks
+
+    # ------------------------------------------------------------------ internals
+
+    def _count(self, text: str) -> int:
+        return len(self.tokenizer.token_spans(text))
+
+    def _budget(self, doc: Document) -> int:
+        """Tokens left for the body once the title/heading context is prepended for embedding."""
+        longest_context = max(
+            (self._count(" > ".join(p for p in [doc.title or "", *s.heading_path] if p)) for s in doc.sections),
+            default=0,
+        )
+        room = self.tokenizer.max_tokens - 2 - longest_context - 1  # [CLS], [SEP], newline
+        return max(16, min(self.chunk_tokens, room))
+
+    def _pieces(self, section: Section, budget: int) -> list[_Piece]:
+        pieces: list[_Piece] = []
+        for para in _PARAGRAPH_BREAK.split(section.text):
+            para = para.strip()
+            if not para:
+                continue
+            n = self._count(para)
+            if n <= budget:
+                pieces.append(_Piece(para, n, "\n\n"))
+                continue
+            joiner = "\n\n"
+            for s, e in split_sentences(para):
+                sentence = para[s:e]
+                m = self._count(sentence)
+                if m <= budget:
+                    pieces.append(_Piece(sentence, m, joiner))
+                else:
+                    pieces.extend(self._windows(sentence, budget, joiner))
+                joiner = " "
+        return pieces
+
+    def _windows(self, text: str, budget: int, joiner: str) -> list[_Piece]:
+        """Token windows for text with no usable sentence boundary (code, tables, run-on text)."""
+        spans = self.tokenizer.token_spans(text)
+        out: list[_Piece] = []
+        step = max(1, budget - self.overlap_tokens)
+        i = 0
+        while i < len(spans):
+            window = spans[i : i + budget]
+            out.append(_Piece(text[window[0][0] : window[-1][1]], len(window), joiner if i == 0 else " "))
+            if i + budget >= len(spans):
+                break
+            i += step
+        return out
+
+    def _pack(self, pieces: list[_Piece], budget: int) -> list[str]:
+        chunks: list[str] = []
+        current: list[_Piece] = []
+        size = 0
+        for piece in pieces:
+            if current and size + piece.tokens > budget:
+                chunks.append(_join(current))
+                # carry trailing pieces into the next chunk as overlap
+                carry: list[_Piece] = []
+                carried = 0
+                for prev in reversed(current):
+                    if carried + prev.tokens > self.overlap_tokens or carried + prev.tokens + piece.tokens > budget:
+                        break
+                    carry.insert(0, prev)
+                    carried += prev.tokens
+                current, size = carry, carried
+            current.append(piece)
+            size += piece.tokens
+        if current:
+            chunks.append(_join(current))
+        return chunks
+
+
+def _join(pieces: list[_Piece]) -> str:
+    out = pieces[0].text
+    for p in pieces[1:]:
+        out += p.joiner + p.text
+    return out

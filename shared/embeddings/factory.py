@@ -1,0 +1,22 @@
+"""Build an :class:`Embedder` from its settings name."""
+
+from __future__ import annotations
+
+from shared.embeddings.base import Embedder
+from shared.errors import ConfigError
+
+
+def make_embedder(name: str, *, batch_size: int = 32, threads: int = 2) -> Embedder:
+    kind, _, model = name.partition(":")
+    if kind == "local" and model in ("all-MiniLM-L6-v2", "minilm", ""):
+        from shared.embeddings.minilm import MiniLMEmbedder
+
+        return MiniLMEmbedder(batch_size=batch_size, threads=threads)
+    if kind == "hash":
+        from shared.embeddings.hashing import HashingEmbedder
+
+        try:
+            return HashingEmbedder(int(model or 256))
+        except ValueError as exc:
+            raise ConfigError(f"embedder 'hash:{model}': dimension must be a whole number") from exc
+    raise ConfigError(f"unknown embedder '{name}' (known: local:all-MiniLM-L6-v2, hash:<dimension>)")

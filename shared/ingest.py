@@ -1,0 +1,200 @@
+"""Ingestion: load → chunk → embed → upsert, file by file, never stopped by one bad file.
+
+Re-ingesting an unchanged document is a no-op (same content hash). A changed document keeps the
+vectors of the chunks it still has (same chunk id), embeds only the new ones and deletes the rest, so
+no orphans remain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shared.chunking import Chunker, embedding_text
+from shared.embeddings.base import Embedder
+from shared.errors import LoaderError
+from shared.models import Chunk, Document, FileReport, IngestSummary, RemoveSummary
+from shared.stores.base import VectorStore
+
+ProgressCallback = Callable[[Path, FileReport], None]
+
+
+@dataclass
+class _Pending:
+    chunks: list[Chunk] = field(default_factory=list)
+    reused: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def source_for(path: Path) -> str:
+    """The identity of a file in the index: its absolute, normalised path."""
+    return str(path.expanduser().resolve())
+
+
+class Ingestor:
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: VectorStore,
+        chunker: Chunker,
+        *,
+        max_file_bytes: int = 20 * 1024 * 1024,
+        embed_batch: int = 256,
+    ) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.chunker = chunker
+        self.max_file_bytes = max_file_bytes
+        self.embed_batch = embed_batch
+
+    # ------------------------------------------------------------------ files
+
+    def ingest_paths(
+        self,
+        paths: Sequence[Path],
+        *,
+        prune: bool = False,
+        on_file: ProgressCallback | None = None,
+        files: Sequence[Path] | None = None,
+    ) -> IngestSummary:
+        """Ingest files and folders (recursively). With ``prune``, documents previously ingested from
+        under the given folders whose file is gone are removed."""
+        from shared.loaders import iter_files
+
+        started = time.perf_counter()
+        summary = IngestSummary()
+        known = self.store.source_hashes()
+        todo = list(files) if files is not None else list(iter_files(paths))
+        for path in todo:
+            report = self._ingest_file(path, known)
+            self._add(summary, report)
+            if on_file:
+                on_file(path, report)
+        if prune:
+            present = {source_for(p) for p in todo}
+            roots = [source_for(p) for p in paths if p.is_dir()]
+            for source in sorted(known):
+                if source not in present and any(source.startswith(r.rstrip("/") + "/") for r in roots):
+                    removed = self.store.delete_source(source)
+                    report = FileReport(path=source, status="removed", chunks=removed, reason="file no longer exists")
+                    summary.documents_removed += 1
+                    summary.chunks_removed += removed
+                    summary.files.append(report)
+        self.store.flush()
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+    @staticmethod
+    def _add(summary: IngestSummary, report: FileReport) -> None:
+        summary.files_seen += 1
+        summary.files.append(report)
+        if report.status == "indexed":
+            summary.files_indexed += 1
+            summary.documents_indexed += report.documents
+            summary.chunks_added += report.chunks
+        elif report.status == "unchanged":
+            summary.files_unchanged += 1
+        elif report.status == "skipped":
+            summary.files_skipped += 1
+        else:
+            summary.files_failed += 1
+
+    def _ingest_file(self, path: Path, known: dict[str, str]) -> FileReport:
+        from shared.loaders import load_file
+
+        shown = str(path)
+        try:
+            # BEIR-style JSON Lines keep their own ids as sources; other files are identified by path
+            docs = load_file(path, max_bytes=self.max_file_bytes, source=source_for(path))
+        except LoaderError as exc:
+            status = "skipped" if exc.reason.startswith(("unsupported file type", "file too large")) else "error"
+            return FileReport(path=shown, status=status, reason=exc.reason)  # type: ignore[arg-type]
+        except OSError as exc:
+            return FileReport(path=shown, status="error", reason=f"cannot read file: {exc.strerror or exc}")
+        warnings = [w for d in docs for w in d.warnings]
+        try:
+            changed, added = self.index_documents(docs, known)
+        except LoaderError as exc:
+            return FileReport(path=shown, status="error", reason=exc.reason, warnings=warnings)
+        if changed == 0:
+            return FileReport(path=shown, status="unchanged", documents=len(docs), warnings=warnings)
+        return FileReport(path=shown, status="indexed", documents=changed, chunks=added, warnings=warnings)
+
+    # ------------------------------------------------------------------ documents
+
+    def index_documents(self, docs: Iterable[Document], known: dict[str, str] | None = None) -> tuple[int, int]:
+        """Index documents; returns ``(documents changed, chunks embedded)``. ``known`` maps sources to
+        content hashes already in the store (looked up when not given) and is updated."""
+        known = self.store.source_hashes() if known is None else known
+        pending = _Pending()
+        changed = 0
+        embedded = 0
+        for doc in docs:
+            if known.get(doc.source) == doc.content_hash:
+                continue
+            chunks = self.chunker.chunk(doc)
+            if not chunks:
+                continue
+            changed += 1
+            if doc.source in known:
+                old = set(self.store.chunk_ids_for_source(doc.source))
+                keep = [c.chunk_id for c in chunks if c.chunk_id in old]
+                get_embeddings = getattr(self.store, "get_embeddings", None)
+                reused = get_embeddings(keep) if get_embeddings else {}
+                stale = old - {c.chunk_id for c in chunks}
+                if stale:
+                    delete_ids = getattr(self.store, "delete_ids", None)
+                    if delete_ids:
+                        delete_ids(sorted(stale))
+                    else:
+                        self.store.delete_source(doc.source)
+                        reused = {}
+                pending.reused.update(reused)
+            known[doc.source] = doc.content_hash
+            pending.chunks.extend(chunks)
+            embedded += sum(1 for c in chunks if c.chunk_id not in pending.reused)
+            if len(pending.chunks) >= self.embed_batch:
+                self._flush(pending)
+        self._flush(pending)
+        return changed, embedded
+
+    def _flush(self, pending: _Pending) -> None:
+        if not pending.chunks:
+            return
+        fresh = [c for c in pending.chunks if c.chunk_id not in pending.reused]
+        vectors = dict(
+            zip(
+                [c.chunk_id for c in fresh],
+                self.embedder.embed_documents([embedding_text(c) for c in fresh]) if fresh else [],
+                strict=True,
+            )
+        )
+        vectors.update(pending.reused)
+        matrix = np.stack([vectors[c.chunk_id] for c in pending.chunks]).astype(np.float32)
+        self.store.upsert(pending.chunks, matrix)
+        pending.chunks.clear()
+        pending.reused.clear()
+
+    # ------------------------------------------------------------------ removal
+
+    def remove_paths(self, paths: Sequence[Path]) -> RemoveSummary:
+        """Drop the chunks of the given documents; a folder removes every document under it."""
+        summary = RemoveSummary()
+        known = self.store.source_hashes()
+        for path in paths:
+            target = source_for(path)
+            matches = [s for s in known if s == target or s.startswith(target.rstrip("/") + "/")]
+            if not matches and str(path) in known:  # a JSON Lines record id
+                matches = [str(path)]
+            if not matches:
+                summary.not_found.append(str(path))
+                continue
+            for source in matches:
+                summary.chunks_removed += self.store.delete_source(source)
+                summary.sources_removed.append(source)
+                known.pop(source, None)
+        self.store.flush()
+        return summary

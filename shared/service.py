@@ -1,0 +1,146 @@
+"""The application service: one object that the CLI, the local server and the Lambdas share.
+
+Everything heavy (embedder weights, the store client) is built lazily, once, on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+from shared.answering.extractive import ExtractiveAnswerer
+from shared.chunking import Chunker, embedding_text
+from shared.embeddings.base import Embedder
+from shared.errors import RagExplorerError
+from shared.ingest import Ingestor, ProgressCallback
+from shared.models import (
+    AskResponse,
+    IngestSummary,
+    RemoveSummary,
+    SearchFilter,
+    SearchResponse,
+    StatusResponse,
+)
+from shared.retrieval import HybridRetriever
+from shared.settings import Settings
+from shared.stores.base import VectorStore
+
+
+class InvalidRequestError(RagExplorerError):
+    """The request itself is unusable (empty question, too long, ...)."""
+
+
+class RagService:
+    def __init__(
+        self, settings: Settings, *, embedder: Embedder | None = None, store: VectorStore | None = None
+    ) -> None:
+        self.settings = settings
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+        if store is not None:
+            self.__dict__["store"] = store
+
+    # ------------------------------------------------------------------ components
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from shared.embeddings.factory import make_embedder
+
+        s = self.settings
+        return make_embedder(s.embedder, batch_size=s.embed_batch_size, threads=s.embed_threads)
+
+    @cached_property
+    def store(self) -> VectorStore:
+        from shared.stores.chroma import ChromaStore
+
+        return ChromaStore(
+            self.settings.store_path,
+            embedder_name=self.embedder.name,
+            dimension=self.embedder.dimension,
+            lexical_text=embedding_text,
+        )
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        s = self.settings
+        return HybridRetriever(
+            self.embedder,
+            self.store,
+            candidates=s.candidates,
+            rrf_k=s.rrf_k,
+            dense_weight=s.dense_weight,
+            lexical_weight=s.lexical_weight,
+        )
+
+    @cached_property
+    def answerer(self) -> ExtractiveAnswerer:
+        s = self.settings
+        return ExtractiveAnswerer(
+            self.embedder, max_sentences=s.max_answer_sentences, threshold=s.confidence_threshold
+        )
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        s = self.settings
+        chunker = Chunker(self.embedder, chunk_tokens=s.chunk_tokens, overlap_tokens=s.chunk_overlap_tokens)
+        return Ingestor(self.embedder, self.store, chunker, max_file_bytes=s.max_file_bytes)
+
+    # ------------------------------------------------------------------ use cases
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        prune: bool = False,
+        on_file: ProgressCallback | None = None,
+        files: Sequence[Path] | None = None,
+    ) -> IngestSummary:
+        return self.ingestor.ingest_paths(paths, prune=prune, on_file=on_file, files=files)
+
+    def remove(self, paths: Sequence[Path]) -> RemoveSummary:
+        return self.ingestor.remove_paths(paths)
+
+    def _check_text(self, text: str, what: str) -> str:
+        text = text.strip()
+        if not text:
+            raise InvalidRequestError(f"the {what} is empty")
+        if len(text) > self.settings.max_question_chars:
+            raise InvalidRequestError(
+                f"the {what} is {len(text)} characters long; the limit is {self.settings.max_question_chars}"
+            )
+        return text
+
+    def search(self, query: str, *, k: int | None = None, filters: SearchFilter | None = None) -> SearchResponse:
+        query = self._check_text(query, "query")
+        hits = self.retriever.retrieve(query, k or self.settings.search_k, filters)
+        return SearchResponse(query=query, hits=[h.to_hit() for h in hits])
+
+    def ask(
+        self,
+        question: str,
+        *,
+        max_chunks: int | None = None,
+        confidence_threshold: float | None = None,
+        filters: SearchFilter | None = None,
+    ) -> AskResponse:
+        question = self._check_text(question, "question")
+        retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
+        response = self.answerer.answer(question, retrieved, threshold=confidence_threshold)
+        if response.decision == "refuse":
+            response.escalation = self.settings.escalation
+        return response
+
+    def status(self) -> StatusResponse:
+        store = self.store
+        lexical_count = getattr(store, "lexical_count", None)
+        return StatusResponse(
+            home=str(self.settings.home_path),
+            store_path=str(self.settings.store_path),
+            embedder=self.embedder.name,
+            embedder_dimension=self.embedder.dimension,
+            documents=store.count_documents(),
+            chunks=store.count_chunks(),
+            lexical_chunks=lexical_count() if lexical_count else store.count_chunks(),
+            health=store.health(),
+        )

@@ -1,0 +1,129 @@
+"""Settings: one pydantic model. Precedence: flags > environment > settings file in home > defaults.
+
+Environment variables are ``RAG_EXPLORER_<FIELD>`` (upper case), e.g. ``RAG_EXPLORER_CHUNK_TOKENS=180``.
+The settings file is ``<home>/settings.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shared.errors import ConfigError
+
+ENV_PREFIX = "RAG_EXPLORER_"
+SETTINGS_FILE = "settings.json"
+DEFAULT_HOME = Path("~/.rag-explorer")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    home: Path = Field(default=DEFAULT_HOME, description="Folder holding the index and settings.json.")
+
+    # loading and chunking
+    max_file_mb: float = Field(default=20.0, gt=0, description="Larger files are skipped.")
+    chunk_tokens: int = Field(default=200, ge=32, le=256, description="Target chunk size in embedder tokens.")
+    chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
+
+    # embedding
+    embedder: str = Field(default="local:all-MiniLM-L6-v2")
+    embed_batch_size: int = Field(default=32, ge=1, le=512)
+    embed_threads: int = Field(default=2, ge=1, le=64)
+
+    # retrieval
+    candidates: int = Field(default=60, ge=1, le=1000, description="Chunks fetched per retrieval leg.")
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0)
+    lexical_weight: float = Field(default=1.0, ge=0)
+    search_k: int = Field(default=5, ge=1, le=100, description="Hits returned by `search`.")
+
+    # answering
+    max_chunks: int = Field(default=5, ge=1, le=20, description="Chunks considered for an answer.")
+    max_answer_sentences: int = Field(default=3, ge=1, le=10)
+    confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_question_chars: int = Field(default=2000, ge=10)
+    escalation: str = Field(
+        default="I can't answer this from the documentation. Please contact support and include your "
+        "question; a person will follow up.",
+        description="Shown with every refusal.",
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError("chunk_overlap_tokens must be smaller than chunk_tokens")
+        return self
+
+    @property
+    def home_path(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def store_path(self) -> Path:
+        return self.home_path / "index"
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in env and env[key] != "":
+            values[name] = env[key]
+    return values
+
+
+def _from_file(home: Path) -> dict[str, Any]:
+    path = home.expanduser() / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"settings file {path} must hold a JSON object")
+    data.pop("home", None)
+    return data
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings from flags (``overrides``, ``None`` values ignored), env, file and defaults."""
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    from_env = _from_env(env)
+    home = Path(flags.get("home") or from_env.get("home") or DEFAULT_HOME)
+    merged: dict[str, Any] = {**_from_file(home), **from_env, **flags, "home": home}
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def save_settings_file(home: Path, values: Mapping[str, Any]) -> Path:
+    """Merge ``values`` into ``<home>/settings.json`` (validated first); the file is private (0600)."""
+    home = home.expanduser()
+    current = _from_file(home)
+    current.update(values)
+    Settings(home=home, **current)  # validate before writing
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / SETTINGS_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(current, fh, indent=2, sort_keys=True)
+    os.chmod(path, 0o600)
+    return path

@@ -1,0 +1,279 @@
+"""ChromaDB adapter (embedded, on disk) with a BM25 index kept in step with it.
+
+Chroma never embeds anything itself here: vectors are always passed in, and the collection is opened
+without an embedding function, so Chroma's own (downloading) default model is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.errors import EmbedderMismatchError, StoreError
+from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter
+from shared.stores.lexical import LexicalIndex
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "chunks"
+_TAG_PREFIX = "tag:"
+_PAGE = 500  # rows per get() page when scanning the collection
+
+
+def _metadata(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "source": chunk.source,
+        "title": chunk.title or "",
+        "heading_path": json.dumps(chunk.heading_path, ensure_ascii=False),
+        "position": chunk.position,
+        "content_hash": chunk.content_hash,
+        "tags": json.dumps(chunk.tags, ensure_ascii=False),
+        "n_tokens": chunk.n_tokens,
+    }
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+    for tag in chunk.tags:
+        meta[_TAG_PREFIX + tag] = True
+    return meta
+
+
+def _chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(
+        chunk_id=chunk_id,
+        source=str(meta["source"]),
+        title=str(meta.get("title") or "") or None,
+        text=text,
+        heading_path=json.loads(str(meta.get("heading_path") or "[]")),
+        position=int(meta.get("position") or 0),
+        page=int(meta["page"]) if meta.get("page") is not None else None,
+        content_hash=str(meta.get("content_hash") or ""),
+        tags=json.loads(str(meta.get("tags") or "[]")),
+        n_tokens=int(meta.get("n_tokens") or 0),
+    )
+
+
+class ChromaStore:
+    """:class:`~shared.stores.base.VectorStore` on an embedded ChromaDB ``PersistentClient``.
+
+    ``lexical_text`` maps a chunk to the text the BM25 leg indexes (defaults to the chunk text).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        embedder_name: str,
+        dimension: int,
+        client: Any = None,
+        lexical_text: Any = None,
+    ) -> None:
+        self.path = Path(path)
+        self.embedder_name = embedder_name
+        self.dimension = dimension
+        self._lexical_text = lexical_text or (lambda c: c.text)
+        self._client = client if client is not None else self._make_client(self.path)
+        try:
+            self._col = self._client.get_or_create_collection(
+                COLLECTION,
+                metadata={"embedder": embedder_name, "dimension": dimension},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+        except Exception as exc:  # chromadb raises many types; map them all
+            raise StoreError(f"cannot open the Chroma collection at {self.path}: {exc}") from exc
+        self._check_embedder()
+        self._lexical = LexicalIndex(self.path / "bm25")
+        self._dirty = False
+        if len(self._lexical) != self._col.count():
+            self._dirty = True
+            self.flush()
+
+    @staticmethod
+    def _make_client(path: Path) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            return chromadb.PersistentClient(
+                path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+            )
+        except Exception as exc:
+            raise StoreError(f"cannot open the Chroma index at {path}: {exc}") from exc
+
+    def _check_embedder(self) -> None:
+        meta = self._col.metadata or {}
+        built_with = meta.get("embedder")
+        if built_with and built_with != self.embedder_name:
+            raise EmbedderMismatchError(
+                f"the index at {self.path} was built with embedder '{built_with}' but '{self.embedder_name}' "
+                "is configured; use the same embedder, or a new --home, or remove the index and re-ingest"
+            )
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        if not chunks:
+            return
+        if embeddings.shape != (len(chunks), self.dimension):
+            raise ValueError(f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}")
+        try:
+            for start in range(0, len(chunks), 1000):
+                part = chunks[start : start + 1000]
+                self._col.upsert(
+                    ids=[c.chunk_id for c in part],
+                    embeddings=np.asarray(embeddings[start : start + 1000], dtype=np.float32),
+                    documents=[c.text for c in part],
+                    metadatas=[_metadata(c) for c in part],
+                )
+        except Exception as exc:
+            raise StoreError(f"Chroma upsert failed: {exc}") from exc
+        self._dirty = True
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        if ids:
+            try:
+                self._col.delete(ids=list(ids))
+            except Exception as exc:
+                raise StoreError(f"Chroma delete failed: {exc}") from exc
+            self._dirty = True
+
+    def delete_source(self, source: str) -> int:
+        ids = self.chunk_ids_for_source(source)
+        self.delete_ids(ids)
+        return len(ids)
+
+    def flush(self) -> None:
+        """Rebuild the BM25 index from the collection if anything changed since the last flush."""
+        if not self._dirty:
+            return
+        ids: list[str] = []
+        texts: list[str] = []
+        sources: list[str] = []
+        tags: list[list[str]] = []
+        for cid, text, meta in self._scan(include=["documents", "metadatas"]):
+            chunk = _chunk(cid, text or "", meta)
+            ids.append(cid)
+            texts.append(self._lexical_text(chunk))
+            sources.append(chunk.source)
+            tags.append(chunk.tags)
+        self._lexical.build(ids, texts, sources, tags)
+        self._dirty = False
+
+    # ------------------------------------------------------------------ reads
+
+    def _scan(self, include: list[str], where: dict[str, Any] | None = None) -> Any:
+        offset = 0
+        while True:
+            try:
+                got = self._col.get(where=where, include=include, limit=_PAGE, offset=offset)
+            except Exception as exc:
+                raise StoreError(f"Chroma read failed: {exc}") from exc
+            ids = got["ids"]
+            if not ids:
+                return
+            docs = got.get("documents") or [None] * len(ids)
+            metas = got.get("metadatas") or [{}] * len(ids)
+            yield from zip(ids, docs, metas, strict=True)
+            if len(ids) < _PAGE:
+                return
+            offset += _PAGE
+
+    def source_hashes(self) -> dict[str, str]:
+        return {str(m["source"]): str(m.get("content_hash") or "") for _, _, m in self._scan(include=["metadatas"])}
+
+    def chunk_ids_for_source(self, source: str) -> list[str]:
+        return [cid for cid, _, _ in self._scan(include=[], where={"source": source})]
+
+    def get_embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        try:
+            got = self._col.get(ids=list(ids), include=["embeddings"])
+        except Exception as exc:
+            raise StoreError(f"Chroma read failed: {exc}") from exc
+        return {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(got["ids"], got["embeddings"], strict=True)}
+
+    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        if not ids:
+            return []
+        try:
+            got = self._col.get(ids=list(ids), include=["documents", "metadatas"])
+        except Exception as exc:
+            raise StoreError(f"Chroma read failed: {exc}") from exc
+        by_id = {
+            cid: _chunk(cid, doc or "", meta)
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def dense_search(self, vector: np.ndarray, k: int, filters: SearchFilter | None = None) -> list[ScoredChunk]:
+        total = self._col.count()
+        if total == 0 or k <= 0:
+            return []
+        where = None
+        if filters and filters.tags:
+            clauses = [{_TAG_PREFIX + t: True} for t in filters.tags]
+            where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        # a source prefix cannot be expressed in Chroma's filter language: over-fetch and filter here
+        n = min(total, k * 5 if filters and filters.source_prefix else k)
+        try:
+            res = self._col.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=n,
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+        except Exception as exc:
+            raise StoreError(f"Chroma query failed: {exc}") from exc
+        out: list[ScoredChunk] = []
+        for cid, doc, meta, dist in zip(
+            res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
+        ):
+            chunk = _chunk(cid, doc or "", meta)
+            if filters and not filters.matches(chunk.source, chunk.tags):
+                continue
+            out.append(ScoredChunk(chunk=chunk, score=1.0 - float(dist)))
+            if len(out) == k:
+                break
+        return out
+
+    def lexical_search(self, query: str, k: int, filters: SearchFilter | None = None) -> list[ScoredChunk]:
+        self.flush()
+        allowed = None
+        if filters and not filters.is_empty:
+            allowed = np.array(
+                [filters.matches(s, t) for s, t in zip(self._lexical.sources, self._lexical.tags, strict=True)],
+                dtype=bool,
+            )
+        rows = self._lexical.search(query, k, allowed)
+        if not rows:
+            return []
+        chunks = {c.chunk_id: c for c in self.get_chunks([self._lexical.ids[r] for r, _ in rows])}
+        return [
+            ScoredChunk(chunk=chunks[self._lexical.ids[r]], score=s) for r, s in rows if self._lexical.ids[r] in chunks
+        ]
+
+    def count_chunks(self) -> int:
+        return int(self._col.count())
+
+    def count_documents(self) -> int:
+        return len(set(self._lexical.sources)) if not self._dirty else len(self.source_hashes())
+
+    def lexical_count(self) -> int:
+        return len(self._lexical)
+
+    def health(self) -> IndexHealth:
+        try:
+            dense = self._col.count()
+        except Exception as exc:
+            return IndexHealth(ok=False, detail=f"Chroma unreadable: {exc}")
+        lexical = len(self._lexical)
+        if dense != lexical and not self._dirty:
+            return IndexHealth(ok=False, detail=f"BM25 index has {lexical} chunks, Chroma {dense}; re-ingest to repair")
+        return IndexHealth(ok=True, detail=f"{dense} chunks in Chroma and BM25")

@@ -1,0 +1,98 @@
+"""BM25 index (bm25s) over the chunks of a store, persisted beside it.
+
+The index is derived data: it is rebuilt from the store's chunk texts whenever they change, so it can
+never drift from the dense index for long. Filters are applied with bm25s' ``weight_mask``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.errors import StoreError
+from shared.text import LEXICAL_STOPWORDS, stem_all, words
+
+_META = "chunks.json"
+
+
+def lexical_tokens(text: str) -> list[str]:
+    return stem_all([w for w in words(text) if w not in LEXICAL_STOPWORDS])
+
+
+class LexicalIndex:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.ids: list[str] = []
+        self.sources: list[str] = []
+        self.tags: list[list[str]] = []
+        self._bm25: Any = None
+        if path is not None and (path / _META).is_file():
+            self._load(path)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def build(
+        self, ids: Sequence[str], texts: Sequence[str], sources: Sequence[str], tags: Sequence[list[str]]
+    ) -> None:
+        import bm25s
+
+        self.ids, self.sources, self.tags = list(ids), list(sources), [list(t) for t in tags]
+        if not self.ids:
+            self._bm25 = None
+        else:
+            bm25 = bm25s.BM25()
+            bm25.index([lexical_tokens(t) for t in texts], show_progress=False)
+            self._bm25 = bm25
+        if self.path is not None:
+            self._save(self.path)
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """``(row, score)`` pairs, best first; ``allowed`` is a boolean mask over rows."""
+        if self._bm25 is None or k <= 0:
+            return []
+        vocab = self._bm25.vocab_dict
+        tokens = [t for t in lexical_tokens(query) if t in vocab]
+        if not tokens:
+            return []
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0.0]
+
+    # ------------------------------------------------------------------ persistence
+
+    def _save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(tmp / "bm25"), show_progress=False)
+        (tmp / _META).write_text(
+            json.dumps({"ids": self.ids, "sources": self.sources, "tags": self.tags}), encoding="utf-8"
+        )
+        old = path.with_name(path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _load(self, path: Path) -> None:
+        try:
+            meta = json.loads((path / _META).read_text(encoding="utf-8"))
+            self.ids, self.sources, self.tags = meta["ids"], meta["sources"], meta["tags"]
+            if self.ids:
+                import bm25s
+
+                self._bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StoreError(f"lexical index at {path} is unreadable ({exc}); re-ingest to rebuild it") from exc
