@@ -1,0 +1,95 @@
+"""The Chroma adapter against a real embedded ChromaDB on disk."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.chunking import embedding_text
+from shared.embeddings.hashing import HashingEmbedder
+from shared.errors import EmbedderMismatchError
+from shared.models import Chunk, SearchFilter
+from shared.stores.chroma import ChromaStore
+
+EMB = HashingEmbedder(64)
+
+
+def make_chunks() -> list[Chunk]:
+    rows = [
+        ("c1", "/d/keys.md", "Rotate the API key from the console.", ["security"], 1),
+        ("c2", "/d/keys.md", "Old keys expire one hour after rotation.", ["security"], None),
+        ("c3", "/d/billing.md", "Invoices are emailed every month.", ["billing"], None),
+    ]
+    return [
+        Chunk(chunk_id=cid, source=src, title="T", text=text, heading_path=["H", "I"], position=i,
+              content_hash=f"hash-{src}", tags=tags, page=page, n_tokens=7)
+        for i, (cid, src, text, tags, page) in enumerate(rows)
+    ]
+
+
+def open_store(path: Path, name: str = EMB.name) -> ChromaStore:
+    return ChromaStore(path, embedder_name=name, dimension=EMB.dimension, lexical_text=embedding_text)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ChromaStore:
+    s = open_store(tmp_path)
+    chunks = make_chunks()
+    s.upsert(chunks, EMB.embed_documents([embedding_text(c) for c in chunks]))
+    s.flush()
+    return s
+
+
+def test_roundtrip_of_every_chunk_field(store: ChromaStore) -> None:
+    got = store.get_chunks(["c1", "c3"])
+    assert got == [c for c in make_chunks() if c.chunk_id in ("c1", "c3")]
+
+
+def test_dense_and_lexical_legs(store: ChromaStore) -> None:
+    dense = store.dense_search(EMB.embed_query("rotate api key console"), 2)
+    assert dense[0].chunk.chunk_id == "c1" and -1.0 <= dense[0].score <= 1.0
+    lexical = store.lexical_search("invoices emailed", 3)
+    assert [h.chunk.chunk_id for h in lexical] == ["c3"]
+    assert store.lexical_search("zebra", 3) == []
+
+
+def test_filters(store: ChromaStore) -> None:
+    q = EMB.embed_query("keys invoices")
+    assert {h.chunk.source for h in store.dense_search(q, 3, SearchFilter(tags=["billing"]))} == {"/d/billing.md"}
+    assert {h.chunk.source for h in store.dense_search(q, 3, SearchFilter(source_prefix="/d/k"))} == {"/d/keys.md"}
+    assert {h.chunk.chunk_id for h in store.lexical_search("keys invoices", 3, SearchFilter(tags=["billing"]))} == {"c3"}
+
+
+def test_delete_source_and_counts(store: ChromaStore) -> None:
+    assert store.count_chunks() == 3 and store.count_documents() == 2
+    assert sorted(store.chunk_ids_for_source("/d/keys.md")) == ["c1", "c2"]
+    assert store.delete_source("/d/keys.md") == 2
+    store.flush()
+    assert store.count_chunks() == 1 and store.lexical_count() == 1
+    assert store.lexical_search("rotate", 3) == []
+    assert store.source_hashes() == {"/d/billing.md": "hash-/d/billing.md"}
+
+
+def test_persists_and_rebuilds_a_lost_bm25_index(store: ChromaStore, tmp_path: Path) -> None:
+    del store
+    shutil.rmtree(tmp_path / "bm25")
+    again = open_store(tmp_path)
+    assert again.lexical_count() == 3
+    assert again.health().ok
+    assert [h.chunk.chunk_id for h in again.lexical_search("invoices", 3)] == ["c3"]
+    np.testing.assert_allclose(
+        again.get_embeddings(["c1"])["c1"], EMB.embed_documents([embedding_text(make_chunks()[0])])[0], atol=1e-6
+    )
+
+
+def test_refuses_to_mix_embedders(store: ChromaStore, tmp_path: Path) -> None:
+    with pytest.raises(EmbedderMismatchError, match="built with embedder 'hash:64'"):
+        open_store(tmp_path, name="local:other-model")
+
+
+def test_wrong_embedding_shape_is_rejected(store: ChromaStore) -> None:
+    with pytest.raises(ValueError, match="shape"):
+        store.upsert(make_chunks()[:1], np.zeros((1, 3), dtype=np.float32))

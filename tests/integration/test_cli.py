@@ -1,0 +1,171 @@
+"""The `rag-explorer` CLI through click's CliRunner, on a real Chroma index in a temporary --home.
+
+These tests use the small hashing embedder (fast, no model files); the MiniLM end to end run is in
+test_demo.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from local_cli.main import cli
+
+GUIDE = """---
+title: Account guide
+tags: [security]
+---
+# Account guide
+
+## Rotating API keys
+
+To rotate your API key, open the console and choose Regenerate key. The old key stops working one hour later.
+
+## Invoices
+
+Invoices are emailed to the account owner on the first day of every month.
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"RAG_EXPLORER_HOME": str(tmp_path / "home"), "RAG_EXPLORER_EMBEDDER": "hash:256"}
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "account.md").write_text(GUIDE, encoding="utf-8")
+    (d / "cache.txt").write_text("Cache\n\nClear the download cache with the purge command.\n", encoding="utf-8")
+    (d / "broken.pdf").write_bytes(b"%PDF-1.7\ntruncated")
+    return d
+
+
+def run(env: dict[str, str], *args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def ingest(env: dict[str, str], docs: Path) -> dict:  # type: ignore[type-arg]
+    r = run(env, "ingest", str(docs), "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_ingest_json_summary_reports_each_file(env: dict[str, str], docs: Path) -> None:
+    summary = ingest(env, docs)
+    assert summary["files_seen"] == 3 and summary["files_indexed"] == 2 and summary["files_failed"] == 1
+    broken = next(f for f in summary["files"] if f["path"].endswith("broken.pdf"))
+    assert broken["status"] == "error" and broken["reason"]
+    again = ingest(env, docs)
+    assert again["files_unchanged"] == 2 and again["chunks_added"] == 0
+
+
+def test_human_ingest_output(env: dict[str, str], docs: Path) -> None:
+    r = run(env, "ingest", str(docs))
+    assert r.exit_code == 0
+    assert "broken.pdf" in r.output and "2 indexed" in r.output and "1 failed" in r.output
+
+
+def test_search_json_shape(env: dict[str, str], docs: Path) -> None:
+    ingest(env, docs)
+    r = run(env, "search", "purge the download cache", "-k", "2", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["query"] == "purge the download cache"
+    assert 1 <= len(data["hits"]) <= 2
+    hit = data["hits"][0]
+    assert {"chunk_id", "source", "title", "score", "text"} <= set(hit)
+    assert hit["source"].endswith("cache.txt") and isinstance(hit["score"], float)
+
+
+def test_ask_json_shape_and_citations(env: dict[str, str], docs: Path) -> None:
+    ingest(env, docs)
+    r = run(env, "ask", "How do I rotate my API key?", "--threshold", "0", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["decision"] == "answer" and 0.0 <= data["confidence"] <= 1.0
+    assert "Regenerate" in data["answer"]
+    c = data["citations"][0]
+    assert {"n", "chunk_id", "source", "quote"} <= set(c) and c["source"].endswith("account.md")
+    assert f"[{c['n']}]" in data["answer"]
+
+
+def test_ask_refuses_with_reasons_and_escalation(env: dict[str, str], docs: Path) -> None:
+    ingest(env, docs)
+    r = run(env, "ask", "What is the boiling point of ethanol?", "--threshold", "0.99", "--json")
+    data = json.loads(r.stdout)
+    assert data["decision"] == "refuse" and data["answer"] is None and data["citations"] == []
+    assert data["reasons"] and data["escalation"]
+    human = run(env, "ask", "What is the boiling point of ethanol?", "--threshold", "0.99")
+    assert "No answer" in human.output and "Why:" in human.output
+
+
+def test_filters_by_tag_and_prefix(env: dict[str, str], docs: Path) -> None:
+    ingest(env, docs)
+    r = run(env, "search", "cache invoices keys", "--tag", "security", "--json")
+    assert {Path(h["source"]).name for h in json.loads(r.stdout)["hits"]} == {"account.md"}
+    prefix = str((docs / "cache").resolve())
+    r = run(env, "search", "cache invoices keys", "--source-prefix", prefix, "--json")
+    assert {Path(h["source"]).name for h in json.loads(r.stdout)["hits"]} == {"cache.txt"}
+
+
+def test_batch_prints_one_json_line_per_input(env: dict[str, str], docs: Path, tmp_path: Path) -> None:
+    ingest(env, docs)
+    batch = tmp_path / "q.jsonl"
+    batch.write_text(
+        '{"id": "q1", "question": "rotate api key"}\n'
+        "not json\n"
+        '{"id": 7, "question": ""}\n'
+        '{"id": "q3", "question": "purge cache"}\n'
+    )
+    for command in ("ask", "search"):
+        r = run(env, command, "--batch", str(batch))
+        assert r.exit_code == 0, r.output
+        lines = [json.loads(x) for x in r.stdout.splitlines()]
+        assert [x.get("id") for x in lines] == ["q1", 2, 7, "q3"]
+        assert "error" in lines[1] and "invalid JSON" in lines[1]["error"]
+        assert lines[2]["error"] == "the question is empty" or lines[2]["error"] == "the query is empty"
+        assert ("decision" in lines[0]) == (command == "ask") and ("hits" in lines[3]) == (command == "search")
+
+
+def test_status_and_remove(env: dict[str, str], docs: Path) -> None:
+    ingest(env, docs)
+    st = json.loads(run(env, "status", "--json").stdout)
+    assert st["documents"] == 2 and st["chunks"] >= 2 and st["chunks"] == st["lexical_chunks"]
+    assert st["health"]["ok"] and st["embedder"] == "hash:256"
+    r = run(env, "remove", str(docs / "cache.txt"), "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["sources_removed"][0].endswith("cache.txt")
+    assert json.loads(run(env, "status", "--json").stdout)["documents"] == 1
+    r = run(env, "remove", str(docs / "nothing.md"))
+    assert r.exit_code == 1 and "none of the given paths is in the index" in r.output
+
+
+def test_user_errors_exit_1_and_usage_errors_exit_2(env: dict[str, str], docs: Path, tmp_path: Path) -> None:
+    r = run(env, "ask")
+    assert r.exit_code == 2 and "give a QUESTION or --batch" in r.output
+    r = run(env, "ingest", str(tmp_path / "missing"))
+    assert r.exit_code == 2
+    r = run(env, "ask", "   ")
+    assert r.exit_code == 1 and "the question is empty" in r.output
+    bad = {**env, "RAG_EXPLORER_CHUNK_TOKENS": "huge"}
+    r = run(bad, "status")
+    assert r.exit_code == 1 and "chunk_tokens" in r.output and "Traceback" not in r.output
+    r = run({**env, "RAG_EXPLORER_EMBEDDER": "nope:1"}, "status")
+    assert r.exit_code == 1 and "unknown embedder" in r.output
+
+
+def test_index_built_with_another_embedder_is_refused(env: dict[str, str], docs: Path) -> None:
+    ingest(env, docs)
+    r = run({**env, "RAG_EXPLORER_EMBEDDER": "hash:128"}, "search", "keys")
+    assert r.exit_code == 1 and "built with embedder 'hash:256'" in r.output
+
+
+def test_deflect_bot_alias_is_installed() -> None:
+    import importlib.metadata as md
+
+    eps = {ep.name: ep.value for ep in md.entry_points(group="console_scripts")}
+    assert eps.get("rag-explorer") == eps.get("deflect-bot") == "local_cli.main:cli"

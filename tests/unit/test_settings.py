@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from shared.errors import ConfigError
+from shared.settings import Settings, load_settings, save_settings_file
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = load_settings({"home": str(tmp_path)}, env={})
+    assert s.chunk_tokens == Settings.model_fields["chunk_tokens"].default
+    assert s.store_path == tmp_path / "index"
+
+
+def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> None:
+    (tmp_path / "settings.json").write_text(json.dumps({"chunk_tokens": 150, "candidates": 40, "rrf_k": 30}))
+    env = {"RAG_EXPLORER_HOME": str(tmp_path), "RAG_EXPLORER_CANDIDATES": "45", "RAG_EXPLORER_RRF_K": "20"}
+    s = load_settings({"rrf_k": 10, "max_chunks": None}, env=env)
+    assert s.home == tmp_path
+    assert s.chunk_tokens == 150  # file
+    assert s.candidates == 45  # env beats file
+    assert s.rrf_k == 10  # flag beats env
+    assert s.max_chunks == Settings.model_fields["max_chunks"].default  # None flags are ignored
+
+
+def test_invalid_values_give_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="chunk_tokens"):
+        load_settings({"home": str(tmp_path)}, env={"RAG_EXPLORER_CHUNK_TOKENS": "lots"})
+    with pytest.raises(ConfigError, match="chunk_overlap_tokens must be smaller"):
+        load_settings({"home": str(tmp_path), "chunk_tokens": 40, "chunk_overlap_tokens": 40}, env={})
+
+
+def test_unknown_keys_in_file_are_rejected(tmp_path: Path) -> None:
+    (tmp_path / "settings.json").write_text(json.dumps({"chunk_tokenz": 1}))
+    with pytest.raises(ConfigError, match="chunk_tokenz"):
+        load_settings({"home": str(tmp_path)}, env={})
+
+
+def test_corrupt_settings_file(tmp_path: Path) -> None:
+    (tmp_path / "settings.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot read settings file"):
+        load_settings({"home": str(tmp_path)}, env={})
+
+
+def test_save_settings_file_merges_validates_and_is_private(tmp_path: Path) -> None:
+    save_settings_file(tmp_path, {"chunk_tokens": 120})
+    path = save_settings_file(tmp_path, {"candidates": 30})
+    assert json.loads(path.read_text()) == {"chunk_tokens": 120, "candidates": 30}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(ValueError):
+        save_settings_file(tmp_path, {"chunk_tokens": 5})
+    assert json.loads(path.read_text())["chunk_tokens"] == 120  # nothing written on a bad value
