@@ -1,0 +1,100 @@
+"""Plain-text loader (.txt, .text) and reStructuredText (.rst, underlined/overlined titles → sections)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from shared.errors import LoaderError
+from shared.models import Document, Section
+
+from ._common import decode_text, first_line_title, is_blank, make_document, normalise
+
+# An RST adornment line: one punctuation character repeated (at least 3 times, to avoid "--" or "..").
+_ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.])\1{2,}$")
+
+
+def _parse_rst(text: str) -> tuple[list[Section], str | None]:
+    """Sections from RST titles. Levels follow the order in which adornment styles first appear."""
+    lines = text.split("\n")
+    styles: list[tuple[str, bool]] = []  # (char, has_overline) in order of first appearance
+    stack: list[tuple[int, str]] = []
+    sections: list[Section] = []
+    body: list[str] = []
+    first_title: str | None = None
+
+    def flush() -> None:
+        chunk = normalise("\n".join(body))
+        if not is_blank(chunk):
+            sections.append(Section(text=chunk, heading_path=[t for _, t in stack]))
+        body.clear()
+
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        title: str | None = None
+        style: tuple[str, bool] | None = None
+        consumed = 1
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        prev_blank = i == 0 or not lines[i - 1].strip()
+        over = _ADORNMENT.match(line)
+        if (
+            over
+            and i + 2 < len(lines)
+            and lines[i + 1].strip()
+            and lines[i + 2] == line
+            and len(line) >= len(lines[i + 1].rstrip())
+        ):
+            title, style, consumed = lines[i + 1].strip(), (over.group(1), True), 3
+        elif (
+            prev_blank
+            and line.strip()
+            and not line.startswith((" ", "\t"))
+            and not _ADORNMENT.match(line)
+            and (under := _ADORNMENT.match(nxt))
+            and len(nxt) >= len(line.rstrip())
+        ):
+            title, style, consumed = line.strip(), (under.group(1), False), 2
+        if title is not None and style is not None:
+            if style not in styles:
+                styles.append(style)
+            level = styles.index(style) + 1
+            flush()
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, title))
+            if first_title is None:
+                first_title = title
+        else:
+            body.append(line)
+        i += consumed
+    flush()
+    return sections, first_title
+
+
+def load_text(path: Path, data: bytes, source: str) -> list[Document]:
+    raw, warnings = decode_text(data, source)
+    text = normalise(raw)
+    if is_blank(text):
+        raise LoaderError("empty file", source=source)
+    if path.suffix.lower() == ".rst":
+        sections, first_title = _parse_rst(text)
+        if sections:
+            return [
+                make_document(
+                    source=source,
+                    title=first_title or first_line_title(text, path.stem),
+                    doc_type="text",
+                    sections=sections,
+                    warnings=warnings,
+                )
+            ]
+    return [
+        make_document(
+            source=source,
+            title=first_line_title(text, path.stem),
+            doc_type="text",
+            sections=[Section(text=text)],
+            warnings=warnings,
+        )
+    ]
