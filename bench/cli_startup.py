@@ -28,7 +28,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     args = ap.parse_args()
-    exe = shutil.which("rag-explorer") or str(__import__("pathlib").Path(sys.executable).with_name("rag-explorer"))
+    exe = shutil.which("rag-explorer") or str(
+        __import__("pathlib").Path(sys.executable).with_name("rag-explorer")
+    )
     floor = timed([sys.executable, "-c", "pass"], args.runs)
     help_ms = timed([exe, "--help"], args.runs)
     ask_help = timed([exe, "ask", "--help"], args.runs)

@@ -76,12 +76,19 @@ def main() -> None:
     search_ms = measure(lambda q: service.search(q, k=10))
     ask_ms = measure(lambda q: service.ask(q))
     embed_ms = measure(service.embedder.embed_query)
-    print(f"index: {service.store.count_chunks()} chunks, embedder {service.embedder.name}, {len(texts)} queries")
+    print(
+        f"index: {service.store.count_chunks()} chunks, embedder {service.embedder.name}, "
+        f"{len(texts)} queries"
+    )
     for name, ms in (("query embedding", embed_ms), ("search (k=10)", search_ms), ("ask", ask_ms)):
-        print(f"{name:16} p50 {statistics.median(ms):6.1f} ms  p95 {percentile(ms, 95):6.1f} ms  "
-              f"max {max(ms):6.1f} ms")
-    print(f"search_p50_ms={statistics.median(search_ms):.1f} search_p95_ms={percentile(search_ms, 95):.1f} "
-          f"ask_p95_ms={percentile(ask_ms, 95):.1f} chunks={args.chunks}")
+        print(
+            f"{name:16} p50 {statistics.median(ms):6.1f} ms  p95 {percentile(ms, 95):6.1f} ms  "
+            f"max {max(ms):6.1f} ms"
+        )
+    print(
+        f"search_p50_ms={statistics.median(search_ms):.1f} search_p95_ms={percentile(search_ms, 95):.1f} "
+        f"ask_p95_ms={percentile(ask_ms, 95):.1f} chunks={args.chunks}"
+    )
 
 
 if __name__ == "__main__":

@@ -49,15 +49,25 @@ def main() -> None:
                 queries[q["_id"]] = q["text"]
     qids = sorted(queries, key=lambda x: int(x) if x.isdigit() else x)[: args.limit]
 
-    key = hashlib.sha256(f"{args.embedder}|{args.chunk_tokens}|{corpus.stat().st_size}".encode()).hexdigest()[:10]
+    key = hashlib.sha256(f"{args.embedder}|{args.chunk_tokens}|{corpus.stat().st_size}".encode()).hexdigest()[
+        :10
+    ]
     home = args.home or ROOT / "bench" / ".cache" / f"scifact-{key}"
-    settings = Settings(home=home, embedder=args.embedder, chunk_tokens=args.chunk_tokens, candidates=args.candidates,
-                        rrf_k=args.rrf_k)
+    settings = Settings(
+        home=home,
+        embedder=args.embedder,
+        chunk_tokens=args.chunk_tokens,
+        candidates=args.candidates,
+        rrf_k=args.rrf_k,
+    )
     service = RagService(settings)
     t0 = time.perf_counter()
     summary = service.ingest([corpus])
-    print(f"ingest: {summary.documents_indexed} documents, {summary.chunks_added} chunks embedded, "
-          f"{service.store.count_chunks()} chunks in index, {time.perf_counter() - t0:.1f}s", flush=True)
+    print(
+        f"ingest: {summary.documents_indexed} documents, {summary.chunks_added} chunks embedded, "
+        f"{service.store.count_chunks()} chunks in index, {time.perf_counter() - t0:.1f}s",
+        flush=True,
+    )
 
     configs = {
         "dense": (1.0, 0.0),
@@ -66,8 +76,14 @@ def main() -> None:
     }
     results: dict[str, tuple[float, float, float]] = {}
     for name, (dw, lw) in configs.items():
-        retriever = HybridRetriever(service.embedder, service.store, candidates=args.candidates, rrf_k=args.rrf_k,
-                                    dense_weight=dw, lexical_weight=lw)
+        retriever = HybridRetriever(
+            service.embedder,
+            service.store,
+            candidates=args.candidates,
+            rrf_k=args.rrf_k,
+            dense_weight=dw,
+            lexical_weight=lw,
+        )
         nd = rc = 0.0
         t = time.perf_counter()
         for qid in qids:
@@ -77,9 +93,14 @@ def main() -> None:
             rc += recall_at_k(ranked, qrels[qid], 100)
         n = len(qids)
         results[name] = (nd / n, rc / n, (time.perf_counter() - t) / n * 1000)
-        print(f"{name:7} ndcg@10={nd / n:.4f} recall@100={rc / n:.4f} ({results[name][2]:.1f} ms/query)", flush=True)
-    print(f"queries={len(qids)} split={args.split} embedder={args.embedder} rrf_k={args.rrf_k} "
-          f"weights=dense:{args.dense_weight},bm25:{args.lexical_weight}")
+        print(
+            f"{name:7} ndcg@10={nd / n:.4f} recall@100={rc / n:.4f} ({results[name][2]:.1f} ms/query)",
+            flush=True,
+        )
+    print(
+        f"queries={len(qids)} split={args.split} embedder={args.embedder} rrf_k={args.rrf_k} "
+        f"weights=dense:{args.dense_weight},bm25:{args.lexical_weight}"
+    )
     nd, rc, _ = results["hybrid"]
     print(f"ndcg@10={nd:.4f} recall@100={rc:.4f}")
 

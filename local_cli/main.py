@@ -38,6 +38,7 @@ class State:
 
             with _user_errors():
                 self._service = RagService(load_settings({"home": self.home}))
+        assert self._service is not None
         return self._service
 
 
@@ -47,14 +48,11 @@ class _user_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None:
-            return False
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         from shared.errors import RagExplorerError
 
         if isinstance(exc, RagExplorerError):
             raise click.ClickException(str(exc)) from exc
-        return False
 
 
 def json_option(f: F) -> F:
@@ -105,9 +103,7 @@ def _read_batch(path: Path, key_names: tuple[str, ...]) -> Iterator[tuple[Any, s
                 yield rid, text, None
 
 
-def _run_batch(
-    path: Path, key_names: tuple[str, ...], handle: Callable[[str], BaseModel]
-) -> None:
+def _run_batch(path: Path, key_names: tuple[str, ...], handle: Callable[[str], BaseModel]) -> None:
     from shared.errors import RagExplorerError
     from shared.models import BatchError
 
@@ -151,7 +147,9 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--prune", is_flag=True, help="Also remove indexed documents under these folders whose file is gone.")
+@click.option(
+    "--prune", is_flag=True, help="Also remove indexed documents under these folders whose file is gone."
+)
 @json_option
 @click.pass_obj
 def ingest(state: State, paths: tuple[Path, ...], prune: bool, as_json: bool) -> None:
@@ -166,6 +164,7 @@ def ingest(state: State, paths: tuple[Path, ...], prune: bool, as_json: bool) ->
     files = list(iter_files(paths))
     with _user_errors():
         service.embedder  # noqa: B018 - load the model before the progress bar starts
+        bar: Any
         with click.progressbar(
             length=len(files),
             label="Ingesting",
@@ -173,7 +172,9 @@ def ingest(state: State, paths: tuple[Path, ...], prune: bool, as_json: bool) ->
             show_pos=True,
             item_show_func=lambda p: p.name if p else "",
         ) as bar:
-            summary = service.ingest(list(paths), prune=prune, files=files, on_file=lambda p, _r: bar.update(1, p))
+            summary = service.ingest(
+                list(paths), prune=prune, files=files, on_file=lambda p, _r: bar.update(1, p)
+            )
     if as_json:
         _emit(summary)
     else:
@@ -200,11 +201,15 @@ def _print_ingest(s: IngestSummary) -> None:
 
 @cli.command()
 @click.argument("question", required=False)
-@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help='JSON Lines file of {"id": ..., "question": ...}; prints one JSON line per input.')
+@click.option(
+    "--batch",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON Lines file of {"id": ..., "question": ...}; prints one JSON line per input.',
+)
 @click.option("--max-chunks", type=click.IntRange(1, 20), help="Chunks considered for the answer.")
-@click.option("--threshold", "confidence_threshold", type=click.FloatRange(0, 1),
-              help="Refuse below this confidence.")
+@click.option(
+    "--threshold", "confidence_threshold", type=click.FloatRange(0, 1), help="Refuse below this confidence."
+)
 @filter_options
 @json_option
 @click.pass_obj
@@ -225,7 +230,9 @@ def ask(
     filters = _filters(source_prefix, tags)
 
     def handle(q: str) -> AskResponse:
-        return service.ask(q, max_chunks=max_chunks, confidence_threshold=confidence_threshold, filters=filters)
+        return service.ask(
+            q, max_chunks=max_chunks, confidence_threshold=confidence_threshold, filters=filters
+        )
 
     if batch is not None:
         with _user_errors():
@@ -249,7 +256,11 @@ def _print_answer(r: AskResponse) -> None:
         for c in r.citations:
             where = c.source + (f" (page {c.page})" if c.page else "")
             click.echo(f"  [{c.n}] {where}")
-            click.echo(click.wrap_text(f'"{c.quote}"', width=100, initial_indent="      ", subsequent_indent="      "))
+            click.echo(
+                click.wrap_text(
+                    f'"{c.quote}"', width=100, initial_indent="      ", subsequent_indent="      "
+                )
+            )
     else:
         click.secho(f"No answer (confidence {r.confidence:.2f})", bold=True)
         if r.escalation:
@@ -265,8 +276,11 @@ def _print_answer(r: AskResponse) -> None:
 @cli.command()
 @click.argument("query", required=False)
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 100), help="Number of hits [default 5].")
-@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help='JSON Lines file of {"id": ..., "question": ...}; prints one JSON line per input.')
+@click.option(
+    "--batch",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON Lines file of {"id": ..., "question": ...}; prints one JSON line per input.',
+)
 @filter_options
 @json_option
 @click.pass_obj
@@ -326,7 +340,10 @@ def status(state: State, as_json: bool) -> None:
     click.echo(f"embedder:  {st.embedder} ({st.embedder_dimension} dimensions)")
     click.echo(f"documents: {st.documents}")
     click.echo(f"chunks:    {st.chunks} (BM25: {st.lexical_chunks})")
-    click.echo(f"health:    {'ok' if st.health.ok else 'PROBLEM'}" + (f" — {st.health.detail}" if st.health.detail else ""))
+    click.echo(
+        f"health:    {'ok' if st.health.ok else 'PROBLEM'}"
+        + (f" — {st.health.detail}" if st.health.detail else "")
+    )
 
 
 @cli.command()

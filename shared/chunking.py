@@ -86,7 +86,10 @@ class Chunker:
     def _budget(self, doc: Document) -> int:
         """Tokens left for the body once the title/heading context is prepended for embedding."""
         longest_context = max(
-            (self._count(" > ".join(p for p in [doc.title or "", *s.heading_path] if p)) for s in doc.sections),
+            (
+                self._count(" > ".join(p for p in [doc.title or "", *s.heading_path] if p))
+                for s in doc.sections
+            ),
             default=0,
         )
         room = self.tokenizer.max_tokens - 2 - longest_context - 1  # [CLS], [SEP], newline
@@ -138,7 +141,10 @@ class Chunker:
                 carry: list[_Piece] = []
                 carried = 0
                 for prev in reversed(current):
-                    if carried + prev.tokens > self.overlap_tokens or carried + prev.tokens + piece.tokens > budget:
+                    if (
+                        carried + prev.tokens > self.overlap_tokens
+                        or carried + prev.tokens + piece.tokens > budget
+                    ):
                         break
                     carry.insert(0, prev)
                     carried += prev.tokens

@@ -19,7 +19,9 @@ def dedupe_sources(sources: Sequence[str]) -> list[str]:
 
 def ndcg_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
     dcg = sum(
-        (2 ** relevant.get(doc, 0) - 1) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]) if relevant.get(doc, 0)
+        (2 ** relevant.get(doc, 0) - 1) / math.log2(i + 2)
+        for i, doc in enumerate(ranked[:k])
+        if relevant.get(doc, 0)
     )
     ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
     idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))

@@ -79,7 +79,9 @@ class Ingestor:
             for source in sorted(known):
                 if source not in present and any(source.startswith(r.rstrip("/") + "/") for r in roots):
                     removed = self.store.delete_source(source)
-                    report = FileReport(path=source, status="removed", chunks=removed, reason="file no longer exists")
+                    report = FileReport(
+                        path=source, status="removed", chunks=removed, reason="file no longer exists"
+                    )
                     summary.documents_removed += 1
                     summary.chunks_removed += removed
                     summary.files.append(report)
@@ -110,7 +112,9 @@ class Ingestor:
             # BEIR-style JSON Lines keep their own ids as sources; other files are identified by path
             docs = load_file(path, max_bytes=self.max_file_bytes, source=source_for(path))
         except LoaderError as exc:
-            status = "skipped" if exc.reason.startswith(("unsupported file type", "file too large")) else "error"
+            status = (
+                "skipped" if exc.reason.startswith(("unsupported file type", "file too large")) else "error"
+            )
             return FileReport(path=shown, status=status, reason=exc.reason)  # type: ignore[arg-type]
         except OSError as exc:
             return FileReport(path=shown, status="error", reason=f"cannot read file: {exc.strerror or exc}")
@@ -125,7 +129,9 @@ class Ingestor:
 
     # ------------------------------------------------------------------ documents
 
-    def index_documents(self, docs: Iterable[Document], known: dict[str, str] | None = None) -> tuple[int, int]:
+    def index_documents(
+        self, docs: Iterable[Document], known: dict[str, str] | None = None
+    ) -> tuple[int, int]:
         """Index documents; returns ``(documents changed, chunks embedded)``. ``known`` maps sources to
         content hashes already in the store (looked up when not given) and is updated."""
         known = self.store.source_hashes() if known is None else known

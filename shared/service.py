@@ -111,7 +111,9 @@ class RagService:
             )
         return text
 
-    def search(self, query: str, *, k: int | None = None, filters: SearchFilter | None = None) -> SearchResponse:
+    def search(
+        self, query: str, *, k: int | None = None, filters: SearchFilter | None = None
+    ) -> SearchResponse:
         query = self._check_text(query, "query")
         hits = self.retriever.retrieve(query, k or self.settings.search_k, filters)
         return SearchResponse(query=query, hits=[h.to_hit() for h in hits])

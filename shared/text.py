@@ -4,27 +4,32 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 # Lucene's English stop words (as bm25s and OpenSearch's `english` analyzer use) ...
 LEXICAL_STOPWORDS: frozenset[str] = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
-    "these they this to was will with".split()
+    """
+    a an and are as at be but by for if in into is it no not of on or such that the their then there
+    these they this to was will with
+    """.split()
 )
 # ... and, for judging whether a question is covered, also the words that carry no topic.
 QUESTION_STOPWORDS: frozenset[str] = LEXICAL_STOPWORDS | frozenset(
-    "i me my we our you your he she him her its them what which who whom whose when where why how "
-    "do does did doing done can could should would may might must shall have has had having am been "
-    "being get gets got make makes use using used want need way ways best good there here so than too "
-    "very just about above below up down out over under again once all any both each few more most "
-    "other some own same only also from off then thing things something anything someone one ones "
-    "please tell know explain mean means difference between vs versus possible able let lets s t".split()
+    """
+    i me my we our you your he she him her its them what which who whom whose when where why how
+    do does did doing done can could should would may might must shall have has had having am been
+    being get gets got make makes use using used want need way ways best good there here so than too
+    very just about above below up down out over under again once all any both each few more most
+    other some own same only also from off then thing things something anything someone one ones
+    please tell know explain mean means difference between vs versus possible able let lets s t
+    """.split()
 )
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> Any:
     import Stemmer
 
     return Stemmer.Stemmer("english")
@@ -44,7 +49,9 @@ def content_terms(text: str) -> set[str]:
     return set(stem_all([w for w in words(text) if w not in QUESTION_STOPWORDS and not w.isdigit()]))
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9`*_])|\n\s*\n|\n(?=\s*(?:[-*+]|\d+[.)])\s)")
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9`*_])|\n\s*\n|\n(?=\s*(?:[-*+]|\d+[.)])\s)"
+)
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "mr.", "mrs.", "dr.", "no.", "fig.", "approx.")
 
 

@@ -84,7 +84,9 @@ class ExtractiveAnswerer:
         self.threshold = threshold
         self.confidence = confidence
 
-    def answer(self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None) -> AskResponse:
+    def answer(
+        self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None
+    ) -> AskResponse:
         threshold = self.threshold if threshold is None else threshold
         if not retrieved:
             return AskResponse(

@@ -121,7 +121,9 @@ class ChromaStore:
         if not chunks:
             return
         if embeddings.shape != (len(chunks), self.dimension):
-            raise ValueError(f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}")
+            raise ValueError(
+                f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}"
+            )
         try:
             for start in range(0, len(chunks), 1000):
                 part = chunks[start : start + 1000]
@@ -185,7 +187,10 @@ class ChromaStore:
             offset += _PAGE
 
     def source_hashes(self) -> dict[str, str]:
-        return {str(m["source"]): str(m.get("content_hash") or "") for _, _, m in self._scan(include=["metadatas"])}
+        return {
+            str(m["source"]): str(m.get("content_hash") or "")
+            for _, _, m in self._scan(include=["metadatas"])
+        }
 
     def chunk_ids_for_source(self, source: str) -> list[str]:
         return [cid for cid, _, _ in self._scan(include=[], where={"source": source})]
@@ -197,7 +202,10 @@ class ChromaStore:
             got = self._col.get(ids=list(ids), include=["embeddings"])
         except Exception as exc:
             raise StoreError(f"Chroma read failed: {exc}") from exc
-        return {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(got["ids"], got["embeddings"], strict=True)}
+        return {
+            cid: np.asarray(vec, dtype=np.float32)
+            for cid, vec in zip(got["ids"], got["embeddings"], strict=True)
+        }
 
     def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
         if not ids:
@@ -212,7 +220,9 @@ class ChromaStore:
         }
         return [by_id[i] for i in ids if i in by_id]
 
-    def dense_search(self, vector: np.ndarray, k: int, filters: SearchFilter | None = None) -> list[ScoredChunk]:
+    def dense_search(
+        self, vector: np.ndarray, k: int, filters: SearchFilter | None = None
+    ) -> list[ScoredChunk]:
         total = self._col.count()
         if total == 0 or k <= 0:
             return []
@@ -248,7 +258,10 @@ class ChromaStore:
         allowed = None
         if filters and not filters.is_empty:
             allowed = np.array(
-                [filters.matches(s, t) for s, t in zip(self._lexical.sources, self._lexical.tags, strict=True)],
+                [
+                    filters.matches(s, t)
+                    for s, t in zip(self._lexical.sources, self._lexical.tags, strict=True)
+                ],
                 dtype=bool,
             )
         rows = self._lexical.search(query, k, allowed)
@@ -256,7 +269,9 @@ class ChromaStore:
             return []
         chunks = {c.chunk_id: c for c in self.get_chunks([self._lexical.ids[r] for r, _ in rows])}
         return [
-            ScoredChunk(chunk=chunks[self._lexical.ids[r]], score=s) for r, s in rows if self._lexical.ids[r] in chunks
+            ScoredChunk(chunk=chunks[self._lexical.ids[r]], score=s)
+            for r, s in rows
+            if self._lexical.ids[r] in chunks
         ]
 
     def count_chunks(self) -> int:
@@ -275,5 +290,7 @@ class ChromaStore:
             return IndexHealth(ok=False, detail=f"Chroma unreadable: {exc}")
         lexical = len(self._lexical)
         if dense != lexical and not self._dirty:
-            return IndexHealth(ok=False, detail=f"BM25 index has {lexical} chunks, Chroma {dense}; re-ingest to repair")
+            return IndexHealth(
+                ok=False, detail=f"BM25 index has {lexical} chunks, Chroma {dense}; re-ingest to repair"
+            )
         return IndexHealth(ok=True, detail=f"{dense} chunks in Chroma and BM25")

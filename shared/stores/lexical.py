@@ -95,4 +95,6 @@ class LexicalIndex:
 
                 self._bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
         except (OSError, ValueError, KeyError) as exc:
-            raise StoreError(f"lexical index at {path} is unreadable ({exc}); re-ingest to rebuild it") from exc
+            raise StoreError(
+                f"lexical index at {path} is unreadable ({exc}); re-ingest to rebuild it"
+            ) from exc

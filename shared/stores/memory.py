@@ -21,7 +21,9 @@ class MemoryStore:
 
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if embeddings.shape != (len(chunks), self.dimension):
-            raise ValueError(f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}")
+            raise ValueError(
+                f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}"
+            )
         for chunk, vec in zip(chunks, embeddings, strict=True):
             self._chunks[chunk.chunk_id] = chunk
             self._vectors[chunk.chunk_id] = np.asarray(vec, dtype=np.float32)
@@ -58,7 +60,9 @@ class MemoryStore:
             )
             self._dirty = False
 
-    def dense_search(self, vector: np.ndarray, k: int, filters: SearchFilter | None = None) -> list[ScoredChunk]:
+    def dense_search(
+        self, vector: np.ndarray, k: int, filters: SearchFilter | None = None
+    ) -> list[ScoredChunk]:
         ids = [cid for cid, c in self._chunks.items() if filters is None or filters.matches(c.source, c.tags)]
         if not ids or k <= 0:
             return []
@@ -71,7 +75,10 @@ class MemoryStore:
         allowed = None
         if filters is not None and not filters.is_empty:
             allowed = np.array(
-                [filters.matches(s, t) for s, t in zip(self._lexical.sources, self._lexical.tags, strict=True)]
+                [
+                    filters.matches(s, t)
+                    for s, t in zip(self._lexical.sources, self._lexical.tags, strict=True)
+                ]
             )
         return [
             ScoredChunk(chunk=self._chunks[self._lexical.ids[row]], score=score)

@@ -24,8 +24,18 @@ def make_chunks() -> list[Chunk]:
         ("c3", "/d/billing.md", "Invoices are emailed every month.", ["billing"], None),
     ]
     return [
-        Chunk(chunk_id=cid, source=src, title="T", text=text, heading_path=["H", "I"], position=i,
-              content_hash=f"hash-{src}", tags=tags, page=page, n_tokens=7)
+        Chunk(
+            chunk_id=cid,
+            source=src,
+            title="T",
+            text=text,
+            heading_path=["H", "I"],
+            position=i,
+            content_hash=f"hash-{src}",
+            tags=tags,
+            page=page,
+            n_tokens=7,
+        )
         for i, (cid, src, text, tags, page) in enumerate(rows)
     ]
 
@@ -58,9 +68,15 @@ def test_dense_and_lexical_legs(store: ChromaStore) -> None:
 
 def test_filters(store: ChromaStore) -> None:
     q = EMB.embed_query("keys invoices")
-    assert {h.chunk.source for h in store.dense_search(q, 3, SearchFilter(tags=["billing"]))} == {"/d/billing.md"}
-    assert {h.chunk.source for h in store.dense_search(q, 3, SearchFilter(source_prefix="/d/k"))} == {"/d/keys.md"}
-    assert {h.chunk.chunk_id for h in store.lexical_search("keys invoices", 3, SearchFilter(tags=["billing"]))} == {"c3"}
+    assert {h.chunk.source for h in store.dense_search(q, 3, SearchFilter(tags=["billing"]))} == {
+        "/d/billing.md"
+    }
+    assert {h.chunk.source for h in store.dense_search(q, 3, SearchFilter(source_prefix="/d/k"))} == {
+        "/d/keys.md"
+    }
+    assert {
+        h.chunk.chunk_id for h in store.lexical_search("keys invoices", 3, SearchFilter(tags=["billing"]))
+    } == {"c3"}
 
 
 def test_delete_source_and_counts(store: ChromaStore) -> None:
@@ -81,7 +97,9 @@ def test_persists_and_rebuilds_a_lost_bm25_index(store: ChromaStore, tmp_path: P
     assert again.health().ok
     assert [h.chunk.chunk_id for h in again.lexical_search("invoices", 3)] == ["c3"]
     np.testing.assert_allclose(
-        again.get_embeddings(["c1"])["c1"], EMB.embed_documents([embedding_text(make_chunks()[0])])[0], atol=1e-6
+        again.get_embeddings(["c1"])["c1"],
+        EMB.embed_documents([embedding_text(make_chunks()[0])])[0],
+        atol=1e-6,
     )
 
 

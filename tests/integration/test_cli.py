@@ -40,7 +40,9 @@ def docs(tmp_path: Path) -> Path:
     d = tmp_path / "docs"
     d.mkdir()
     (d / "account.md").write_text(GUIDE, encoding="utf-8")
-    (d / "cache.txt").write_text("Cache\n\nClear the download cache with the purge command.\n", encoding="utf-8")
+    (d / "cache.txt").write_text(
+        "Cache\n\nClear the download cache with the purge command.\n", encoding="utf-8"
+    )
     (d / "broken.pdf").write_bytes(b"%PDF-1.7\ntruncated")
     return d
 
@@ -129,7 +131,9 @@ def test_batch_prints_one_json_line_per_input(env: dict[str, str], docs: Path, t
         assert [x.get("id") for x in lines] == ["q1", 2, 7, "q3"]
         assert "error" in lines[1] and "invalid JSON" in lines[1]["error"]
         assert lines[2]["error"] == "the question is empty" or lines[2]["error"] == "the query is empty"
-        assert ("decision" in lines[0]) == (command == "ask") and ("hits" in lines[3]) == (command == "search")
+        assert ("decision" in lines[0]) == (command == "ask") and ("hits" in lines[3]) == (
+            command == "search"
+        )
 
 
 def test_status_and_remove(env: dict[str, str], docs: Path) -> None:

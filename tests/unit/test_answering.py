@@ -6,9 +6,13 @@ from shared.models import Chunk
 from shared.retrieval import Retrieved
 
 
-def retrieved(text: str, cid: str = "c1", source: str = "/docs/keys.md", dense: float | None = 0.8) -> Retrieved:
+def retrieved(
+    text: str, cid: str = "c1", source: str = "/docs/keys.md", dense: float | None = 0.8
+) -> Retrieved:
     return Retrieved(
-        chunk=Chunk(chunk_id=cid, source=source, title="Keys", text=text, position=0, content_hash="h", page=3),
+        chunk=Chunk(
+            chunk_id=cid, source=source, title="Keys", text=text, position=0, content_hash="h", page=3
+        ),
         score=0.03,
         dense_score=dense,
     )

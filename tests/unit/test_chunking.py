@@ -30,7 +30,12 @@ def chunker() -> Chunker:
 
 
 def test_small_sections_become_one_chunk_each_with_heading_path(chunker: Chunker) -> None:
-    d = doc([Section(text="Alpha para.", heading_path=["Intro"]), Section(text="Beta.", heading_path=["Intro", "Sub"])])
+    d = doc(
+        [
+            Section(text="Alpha para.", heading_path=["Intro"]),
+            Section(text="Beta.", heading_path=["Intro", "Sub"]),
+        ]
+    )
     chunks = chunker.chunk(d)
     assert [c.text for c in chunks] == ["Alpha para.", "Beta."]
     assert [c.heading_path for c in chunks] == [["Intro"], ["Intro", "Sub"]]

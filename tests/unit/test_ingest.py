@@ -35,7 +35,10 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-GUIDE = "# Guide\n\n## Install\n\nRun the installer and accept the licence.\n\n## Upgrade\n\nDownload the new release.\n"
+GUIDE = (
+    "# Guide\n\n## Install\n\nRun the installer and accept the licence.\n\n"
+    "## Upgrade\n\nDownload the new release.\n"
+)
 
 
 def test_ingest_folder_then_reingest_is_a_noop(tmp_path: Path, setup) -> None:  # type: ignore[no-untyped-def]
@@ -118,7 +121,8 @@ def test_jsonl_records_keep_their_ids_as_sources(tmp_path: Path, setup) -> None:
     ing, store, _ = setup
     write(
         tmp_path / "corpus.jsonl",
-        '{"_id": "d1", "title": "T1", "text": "First abstract."}\n{"_id": "d2", "title": "T2", "text": "Second."}\n',
+        '{"_id": "d1", "title": "T1", "text": "First abstract."}\n'
+        '{"_id": "d2", "title": "T2", "text": "Second."}\n',
     )
     summary = ing.ingest_paths([tmp_path / "corpus.jsonl"])
     assert summary.documents_indexed == 2

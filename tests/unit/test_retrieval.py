@@ -30,9 +30,17 @@ def test_rrf_scores_are_sums_of_weighted_reciprocal_ranks() -> None:
 
 
 DOCS = {
-    "keys.md": ("API keys", "To rotate your API key open the console and choose Regenerate key.", ["security"]),
+    "keys.md": (
+        "API keys",
+        "To rotate your API key open the console and choose Regenerate key.",
+        ["security"],
+    ),
     "billing.md": ("Billing", "Invoices are sent monthly to the account owner by email.", ["billing"]),
-    "cache.md": ("Cache", "The command line tool caches downloads; purge the cache with the purge command.", []),
+    "cache.md": (
+        "Cache",
+        "The command line tool caches downloads; purge the cache with the purge command.",
+        [],
+    ),
 }
 
 
