@@ -84,17 +84,8 @@ class ExtractiveAnswerer:
         self.threshold = threshold
         self.confidence = confidence
 
-    def answer(
-        self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None
-    ) -> AskResponse:
-        threshold = self.threshold if threshold is None else threshold
-        if not retrieved:
-            return AskResponse(
-                question=question,
-                decision="refuse",
-                confidence=0.0,
-                reasons=["nothing in the indexed documentation matches the question"],
-            )
+    def assess(self, question: str, retrieved: list[Retrieved]) -> tuple[Evidence, list[_Sentence]]:
+        """Score the candidate sentences and gather the evidence the confidence is computed from."""
         qvec = self.embedder.embed_query(question)
         sentences = self._sentences(retrieved)
         q_terms = content_terms(question)
@@ -105,14 +96,23 @@ class ExtractiveAnswerer:
                 s.cosine = float(cos)
                 if q_terms:
                     s.overlap = len(q_terms & content_terms(s.text)) / len(q_terms)
-        evidence = self._evidence(qvec, q_terms, retrieved, sentences)
+        return self._evidence(qvec, q_terms, retrieved, sentences), sentences
+
+    def answer(self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None) -> AskResponse:
+        threshold = self.threshold if threshold is None else threshold
+        if not retrieved:
+            return AskResponse(
+                question=question,
+                decision="refuse",
+                confidence=0.0,
+                reasons=["nothing in the indexed documentation matches the question"],
+            )
+        evidence, sentences = self.assess(question, retrieved)
         conf = self.confidence(evidence.passage, evidence.sentence, evidence.coverage)
         reasons = self._reasons(evidence)
         if conf < threshold or not sentences:
             reasons.insert(0, f"confidence {conf:.2f} is below the threshold {threshold:.2f}")
-            return AskResponse(
-                question=question, decision="refuse", confidence=round(conf, 4), reasons=reasons
-            )
+            return AskResponse(question=question, decision="refuse", confidence=round(conf, 4), reasons=reasons)
         answer, citations = self._compose(sentences)
         return AskResponse(
             question=question,

@@ -1,0 +1,1 @@
+"""CDK constructs and stacks for RAG Explorer (storage, search, ingestion, API, monitoring)."""
