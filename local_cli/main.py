@@ -7,6 +7,7 @@ commands that need it, so `--help` stays fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,6 +70,13 @@ def _filters(source_prefix: str | None, tags: tuple[str, ...]) -> SearchFilter |
     if not source_prefix and not tags:
         return None
     from shared.models import SearchFilter
+
+    if source_prefix and not os.path.isabs(source_prefix):
+        # sources are absolute paths: a prefix that starts like a relative path is taken from here
+        first = Path(source_prefix).parts[0] if Path(source_prefix).parts else ""
+        if first in (".", "..", "~") or (first and Path(first).expanduser().exists()):
+            keep_sep = source_prefix.endswith(("/", os.sep))
+            source_prefix = os.path.abspath(os.path.expanduser(source_prefix)) + (os.sep if keep_sep else "")
 
     return SearchFilter(source_prefix=source_prefix, tags=list(tags))
 
@@ -150,9 +158,10 @@ def cli(ctx: click.Context, home: str | None) -> None:
 @click.option(
     "--prune", is_flag=True, help="Also remove indexed documents under these folders whose file is gone."
 )
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any file failed to load.")
 @json_option
 @click.pass_obj
-def ingest(state: State, paths: tuple[Path, ...], prune: bool, as_json: bool) -> None:
+def ingest(state: State, paths: tuple[Path, ...], prune: bool, strict: bool, as_json: bool) -> None:
     """Index files and folders (recursively): Markdown, text, HTML, PDF, JSON Lines (BEIR).
 
     Unchanged files are skipped; changed files replace their old chunks. A file that cannot be read is
@@ -179,6 +188,8 @@ def ingest(state: State, paths: tuple[Path, ...], prune: bool, as_json: bool) ->
         _emit(summary)
     else:
         _print_ingest(summary)
+    if strict and summary.files_failed:
+        raise click.ClickException(f"{summary.files_failed} file(s) failed to load")
 
 
 def _print_ingest(s: IngestSummary) -> None:

@@ -51,6 +51,11 @@ class Chunker:
         self.chunk_tokens = min(chunk_tokens, tokenizer.max_tokens)
         self.overlap_tokens = overlap_tokens
 
+    @property
+    def signature(self) -> str:
+        """What, besides a document's content, decides its chunks: changing it re-chunks everything."""
+        return f"chunker-v1/{self.chunk_tokens}/{self.overlap_tokens}/{self.tokenizer.max_tokens}"
+
     # ------------------------------------------------------------------ public
 
     def chunk(self, doc: Document) -> list[Chunk]:

@@ -7,6 +7,7 @@ no orphans remain.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -139,8 +140,11 @@ class Ingestor:
         changed = 0
         embedded = 0
         for doc in docs:
-            if known.get(doc.source) == doc.content_hash:
+            # the version indexed is the content *and* the chunking settings: changing either re-indexes
+            version = hashlib.sha256(f"{doc.content_hash}|{self.chunker.signature}".encode()).hexdigest()
+            if known.get(doc.source) == version:
                 continue
+            doc = doc.model_copy(update={"content_hash": version})
             chunks = self.chunker.chunk(doc)
             if not chunks:
                 continue
@@ -159,7 +163,7 @@ class Ingestor:
                         self.store.delete_source(doc.source)
                         reused = {}
                 pending.reused.update(reused)
-            known[doc.source] = doc.content_hash
+            known[doc.source] = version
             pending.chunks.extend(chunks)
             embedded += sum(1 for c in chunks if c.chunk_id not in pending.reused)
             if len(pending.chunks) >= self.embed_batch:

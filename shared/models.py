@@ -46,7 +46,9 @@ class Chunk(_Model):
     heading_path: list[str] = Field(default_factory=list)
     position: int = Field(ge=0, description="Index of the chunk within its document.")
     page: int | None = None
-    content_hash: str = Field(description="Hash of the whole document this chunk came from.")
+    content_hash: str = Field(
+        description="Version of the document this chunk came from: a hash of its content and the chunking settings."
+    )
     tags: list[str] = Field(default_factory=list)
     n_tokens: int = 0
 

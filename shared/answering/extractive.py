@@ -44,6 +44,8 @@ DEFAULT_CONFIDENCE = ConfidenceModel()
 _MIN_WORDS = 3
 _MAX_QUOTE_CHARS = 400
 _WS = re.compile(r"\s+")
+_LIST_MARKER = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+")
+_NEAR_DUPLICATE = 0.92  # cosine above which two sentences say the same thing
 
 
 @dataclass
@@ -54,6 +56,7 @@ class _Sentence:
     item: Retrieved
     cosine: float = 0.0
     overlap: float = 0.0
+    vector: np.ndarray | None = None
 
     @property
     def score(self) -> float:
@@ -92,13 +95,16 @@ class ExtractiveAnswerer:
         if sentences:
             vecs = self.embedder.embed_documents([s.text for s in sentences])
             cosines = vecs @ qvec
-            for s, cos in zip(sentences, cosines, strict=True):
+            for s, vec, cos in zip(sentences, vecs, cosines, strict=True):
+                s.vector = vec
                 s.cosine = float(cos)
                 if q_terms:
                     s.overlap = len(q_terms & content_terms(s.text)) / len(q_terms)
         return self._evidence(qvec, q_terms, retrieved, sentences), sentences
 
-    def answer(self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None) -> AskResponse:
+    def answer(
+        self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None
+    ) -> AskResponse:
         threshold = self.threshold if threshold is None else threshold
         if not retrieved:
             return AskResponse(
@@ -112,7 +118,9 @@ class ExtractiveAnswerer:
         reasons = self._reasons(evidence)
         if conf < threshold or not sentences:
             reasons.insert(0, f"confidence {conf:.2f} is below the threshold {threshold:.2f}")
-            return AskResponse(question=question, decision="refuse", confidence=round(conf, 4), reasons=reasons)
+            return AskResponse(
+                question=question, decision="refuse", confidence=round(conf, 4), reasons=reasons
+            )
         answer, citations = self._compose(sentences)
         return AskResponse(
             question=question,
@@ -131,7 +139,7 @@ class ExtractiveAnswerer:
         for rank, item in enumerate(retrieved):
             text = item.chunk.text
             for order, (s, e) in enumerate(split_sentences(text)):
-                sentence = _WS.sub(" ", text[s:e]).strip()
+                sentence = _LIST_MARKER.sub("", _WS.sub(" ", text[s:e]).strip())
                 key = sentence.lower()
                 if len(sentence.split()) < _MIN_WORDS or key in seen:
                     continue
@@ -174,7 +182,13 @@ class ExtractiveAnswerer:
     def _compose(self, sentences: list[_Sentence]) -> tuple[str, list[Citation]]:
         ranked = sorted(sentences, key=lambda s: -s.score)
         best = ranked[0].score
-        chosen = [s for s in ranked[: self.max_sentences] if s.score >= best - 0.12]
+        chosen: list[_Sentence] = []
+        for s in ranked:
+            if len(chosen) == self.max_sentences or s.score < best - 0.12:
+                break
+            if any(_similar(s, c) for c in chosen):
+                continue
+            chosen.append(s)
         chosen.sort(key=lambda s: (s.rank, s.order))
         numbers: dict[str, int] = {}
         citations: list[Citation] = []
@@ -198,3 +212,9 @@ class ExtractiveAnswerer:
             cit.quote = quote if not cit.quote else f"{cit.quote} … {quote}"
             parts.append(f"{s.text} [{numbers[chunk.chunk_id]}]")
         return " ".join(parts), citations
+
+
+def _similar(a: _Sentence, b: _Sentence) -> bool:
+    if a.vector is None or b.vector is None:
+        return False
+    return float(a.vector @ b.vector) >= _NEAR_DUPLICATE

@@ -98,8 +98,8 @@ class ChromaStore:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        path.mkdir(parents=True, exist_ok=True)
         try:
+            path.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(
                 path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
             )

@@ -7,6 +7,7 @@ test_demo.py.
 from __future__ import annotations
 
 import json
+from contextlib import chdir
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,15 @@ def test_human_ingest_output(env: dict[str, str], docs: Path) -> None:
     r = run(env, "ingest", str(docs))
     assert r.exit_code == 0
     assert "broken.pdf" in r.output and "2 indexed" in r.output and "1 failed" in r.output
+    strict = run(env, "ingest", "--strict", str(docs))
+    assert strict.exit_code == 1 and "1 file(s) failed to load" in strict.output
+
+
+def test_unusable_home_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = run({"RAG_EXPLORER_HOME": str(blocker / "home"), "RAG_EXPLORER_EMBEDDER": "hash:256"}, "status")
+    assert r.exit_code == 1 and "cannot open the Chroma index" in r.output and "Traceback" not in r.output
 
 
 def test_search_json_shape(env: dict[str, str], docs: Path) -> None:
@@ -113,6 +123,10 @@ def test_filters_by_tag_and_prefix(env: dict[str, str], docs: Path) -> None:
     prefix = str((docs / "cache").resolve())
     r = run(env, "search", "cache invoices keys", "--source-prefix", prefix, "--json")
     assert {Path(h["source"]).name for h in json.loads(r.stdout)["hits"]} == {"cache.txt"}
+    # a relative prefix is taken from the current folder, as a user would type it
+    with chdir(docs.parent):
+        r = run(env, "search", "cache invoices keys", "--source-prefix", "docs/acc", "--json")
+    assert {Path(h["source"]).name for h in json.loads(r.stdout)["hits"]} == {"account.md"}
 
 
 def test_batch_prints_one_json_line_per_input(env: dict[str, str], docs: Path, tmp_path: Path) -> None:

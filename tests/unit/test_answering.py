@@ -77,3 +77,21 @@ def test_confidence_model_is_monotonic() -> None:
     m = ConfidenceModel()
     assert m(0.2, 0.2, 0.2) < m(0.5, 0.2, 0.2) < m(0.5, 0.5, 0.2) < m(0.5, 0.5, 1.0)
     assert 0.0 < m(0, 0, 0) < m(1, 1, 1) < 1.0
+
+
+def test_near_duplicate_sentences_from_two_pages_are_quoted_once() -> None:
+    items = [
+        retrieved("To rotate your API key, open the console and choose Regenerate.", "c1"),
+        retrieved("To rotate your API key, open the console and choose Regenerate!", "c2", "/docs/copy.md"),
+    ]
+    r = answerer(threshold=0.0).answer("How do I rotate my API key?", items)
+    assert r.answer is not None and r.answer.count("Regenerate") == 1
+    assert len(r.citations) == 1
+
+
+def test_list_markers_are_not_quoted() -> None:
+    r = answerer(threshold=0.0).answer(
+        "rotate api key", [retrieved("Steps:\n\n- Rotate the API key in the console page today.\n- Wait.")]
+    )
+    assert r.answer is not None and not r.answer.startswith("-")
+    assert "- Rotate" not in r.citations[0].quote

@@ -127,3 +127,15 @@ def test_jsonl_records_keep_their_ids_as_sources(tmp_path: Path, setup) -> None:
     summary = ing.ingest_paths([tmp_path / "corpus.jsonl"])
     assert summary.documents_indexed == 2
     assert set(store.source_hashes()) == {"d1", "d2"}
+
+
+def test_changing_chunk_settings_reindexes_unchanged_files(tmp_path: Path) -> None:
+    emb = HashingEmbedder(32)
+    store = MemoryStore(dimension=32)
+    write(tmp_path / "guide.md", GUIDE)
+    Ingestor(emb, store, Chunker(emb, chunk_tokens=40, overlap_tokens=8)).ingest_paths([tmp_path])
+    same = Ingestor(emb, store, Chunker(emb, chunk_tokens=40, overlap_tokens=8)).ingest_paths([tmp_path])
+    assert same.files_unchanged == 1
+    other = Ingestor(emb, store, Chunker(emb, chunk_tokens=64, overlap_tokens=8)).ingest_paths([tmp_path])
+    assert other.files_indexed == 1
+    assert len(set(store.source_hashes().values())) == 1
