@@ -47,7 +47,7 @@ class Chunk(_Model):
     position: int = Field(ge=0, description="Index of the chunk within its document.")
     page: int | None = None
     content_hash: str = Field(
-        description="Version of the document this chunk came from: a hash of its content and the chunking settings."
+        description="Version of the document this chunk came from: hash of its content and chunking settings."
     )
     tags: list[str] = Field(default_factory=list)
     n_tokens: int = 0
