@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import sys
 import time
@@ -74,15 +75,32 @@ def model_tokens(emb: MiniLMEmbedder, chunks: list[str]) -> int:
     return sum(min(len(emb.token_spans(c)), emb.max_tokens - 2) + 2 for c in chunks)
 
 
-def measure(emb: MiniLMEmbedder, chunks: list[str], repeat: int) -> float:
-    """Best-of-``repeat`` seconds to embed ``chunks``."""
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds all processes spent busy since boot (Linux), to spot a shared, loaded machine."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(emb: MiniLMEmbedder, chunks: list[str], repeat: int) -> tuple[float, float | None]:
+    """Best-of-``repeat`` seconds to embed ``chunks``, and the share of the machine's CPUs that
+    other processes used meanwhile (None where unknown): timings are only meaningful near 0."""
     emb.embed_documents(chunks[: emb.batch_size])  # load weights, warm caches and threads
-    best = float("inf")
+    best, foreign = float("inf"), None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        busy0, own0, t0 = _busy_cpu_seconds(), time.process_time(), time.perf_counter()
         emb.embed_documents(chunks)
-        best = min(best, time.perf_counter() - t0)
-    return best
+        secs = time.perf_counter() - t0
+        busy1, own1 = _busy_cpu_seconds(), time.process_time()
+        if secs < best:
+            best = secs
+            if busy0 is not None and busy1 is not None:
+                others = (busy1 - busy0) - (own1 - own0)
+                foreign = max(0.0, others) / (secs * (os.cpu_count() or 1))
+    return best, foreign
 
 
 def main() -> None:
@@ -106,11 +124,12 @@ def main() -> None:
         toks = model_tokens(ours, chunks)
         print(f"[{set_name}] {len(chunks)} chunks, {toks} model tokens ({toks / len(chunks):.0f}/chunk)")
         for emb_name, emb in (("blas1+threads", ours), ("blas-threaded", blas)):
-            secs = measure(emb, chunks, args.repeat)
+            secs, foreign = measure(emb, chunks, args.repeat)
             results[(set_name, emb_name)] = (len(chunks) / secs, toks / secs)
+            note = "" if foreign is None else f"  (other processes: {100 * foreign:.0f}% CPU)"
             print(
                 f"  {emb_name:14s} {secs:7.2f} s  {len(chunks) / secs:7.1f} chunks/s  "
-                f"{toks / secs:8.0f} tokens/s"
+                f"{toks / secs:8.0f} tokens/s{note}"
             )
         ratio = results[(set_name, "blas1+threads")][0] / results[(set_name, "blas-threaded")][0]
         print(f"  speed-up of blas1+threads over blas-threaded: {ratio:.2f}x")

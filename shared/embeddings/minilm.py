@@ -39,7 +39,7 @@ _REQUIRED_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 
 # Micro-batch size in (padded) tokens: keeps every intermediate array of one forward pass small
 # enough to stay in cache while the matmuls are still large enough for BLAS to be efficient.
-_MICRO_TOKENS = 1024
+_MICRO_TOKENS = 512
 # Attention bias for padded key positions (exp() of it underflows to exactly 0).
 _MASK_BIAS = np.float32(-1e30)
 
