@@ -46,7 +46,16 @@ def stem_all(tokens: list[str]) -> list[str]:
 
 def content_terms(text: str) -> set[str]:
     """Stemmed topic-bearing terms of ``text`` (question words and stop words removed)."""
-    return set(stem_all([w for w in words(text) if w not in QUESTION_STOPWORDS and not w.isdigit()]))
+    return set(content_term_words(text))
+
+
+def content_term_words(text: str) -> dict[str, str]:
+    """``stem -> first word`` for the topic-bearing terms of ``text`` (to show users words, not stems)."""
+    kept = [w for w in words(text) if w not in QUESTION_STOPWORDS and not w.isdigit()]
+    out: dict[str, str] = {}
+    for stem, word in zip(stem_all(kept), kept, strict=True):
+        out.setdefault(stem, word)
+    return out
 
 
 _SENTENCE_END = re.compile(

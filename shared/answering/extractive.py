@@ -24,7 +24,7 @@ import numpy as np
 from shared.embeddings.base import Embedder
 from shared.models import AskResponse, Citation
 from shared.retrieval import Retrieved
-from shared.text import content_terms, split_sentences
+from shared.text import content_term_words, content_terms, split_sentences
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class ExtractiveAnswerer:
                 s.cosine = float(cos)
                 if q_terms:
                     s.overlap = len(q_terms & content_terms(s.text)) / len(q_terms)
-        return self._evidence(qvec, q_terms, retrieved, sentences), sentences
+        return self._evidence(question, qvec, q_terms, retrieved, sentences), sentences
 
     def answer(
         self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None
@@ -148,7 +148,12 @@ class ExtractiveAnswerer:
         return out
 
     def _evidence(
-        self, qvec: np.ndarray, q_terms: set[str], retrieved: list[Retrieved], sentences: list[_Sentence]
+        self,
+        question: str,
+        qvec: np.ndarray,
+        q_terms: set[str],
+        retrieved: list[Retrieved],
+        sentences: list[_Sentence],
     ) -> Evidence:
         passage = max((r.dense_score for r in retrieved if r.dense_score is not None), default=None)
         if passage is None:  # the dense leg found none of them: measure the top chunks directly
@@ -158,7 +163,8 @@ class ExtractiveAnswerer:
         found: set[str] = set()
         for r in retrieved:
             found |= content_terms(" ".join([r.chunk.title or "", *r.chunk.heading_path, r.chunk.text]))
-        missing = sorted(q_terms - found)
+        shown = content_term_words(question)
+        missing = sorted(shown.get(t, t) for t in q_terms - found)
         coverage = 1.0 - len(missing) / len(q_terms) if q_terms else 0.5
         return Evidence(
             passage=max(0.0, float(passage)),

