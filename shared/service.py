@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 
 from shared.answering.extractive import ExtractiveAnswerer
-from shared.chunking import Chunker, embedding_text
+from shared.chunking import Chunker
 from shared.embeddings.base import Embedder
 from shared.errors import RagExplorerError
 from shared.ingest import Ingestor, ProgressCallback
@@ -52,14 +52,9 @@ class RagService:
 
     @cached_property
     def store(self) -> VectorStore:
-        from shared.stores.chroma import ChromaStore
+        from shared.stores.factory import make_store
 
-        return ChromaStore(
-            self.settings.store_path,
-            embedder_name=self.embedder.name,
-            dimension=self.embedder.dimension,
-            lexical_text=embedding_text,
-        )
+        return make_store(self.settings, self.embedder)
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -136,9 +131,12 @@ class RagService:
     def status(self) -> StatusResponse:
         store = self.store
         lexical_count = getattr(store, "lexical_count", None)
+        s = self.settings
         return StatusResponse(
-            home=str(self.settings.home_path),
-            store_path=str(self.settings.store_path),
+            home=str(s.home_path),
+            store_path=str(s.store_path)
+            if s.store == "chroma"
+            else f"{s.opensearch_url}/{s.opensearch_index}",
             embedder=self.embedder.name,
             embedder_dimension=self.embedder.dimension,
             documents=store.count_documents(),

@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -25,6 +25,21 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     home: Path = Field(default=DEFAULT_HOME, description="Folder holding the index and settings.json.")
+
+    # store
+    store: Literal["chroma", "opensearch"] = Field(
+        default="chroma",
+        description="chroma: embedded index under home; opensearch: a cluster at opensearch_url.",
+    )
+    opensearch_url: str | None = Field(
+        default=None, description="e.g. https://search-x.eu-west-1.es.amazonaws.com"
+    )
+    opensearch_index: str = Field(default="rag-explorer-chunks", pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    opensearch_auth: Literal["none", "basic", "sigv4"] = Field(default="none")
+    opensearch_username: str | None = None
+    opensearch_password: str | None = Field(default=None, repr=False)
+    opensearch_timeout_s: float = Field(default=10.0, gt=0)
+    aws_region: str | None = Field(default=None, description="For SigV4; defaults to AWS_REGION.")
 
     # loading and chunking
     max_file_mb: float = Field(default=20.0, gt=0, description="Larger files are skipped.")
@@ -55,9 +70,11 @@ class Settings(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _overlap_below_size(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.chunk_overlap_tokens >= self.chunk_tokens:
             raise ValueError("chunk_overlap_tokens must be smaller than chunk_tokens")
+        if self.store == "opensearch" and not self.opensearch_url:
+            raise ValueError("store 'opensearch' needs opensearch_url")
         return self
 
     @property

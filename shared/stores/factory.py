@@ -1,0 +1,23 @@
+"""Build the configured :class:`VectorStore`."""
+
+from __future__ import annotations
+
+from shared.chunking import embedding_text
+from shared.embeddings.base import Embedder
+from shared.settings import Settings
+from shared.stores.base import VectorStore
+
+
+def make_store(settings: Settings, embedder: Embedder) -> VectorStore:
+    if settings.store == "opensearch":
+        from shared.stores.opensearch import OpenSearchStore
+
+        return OpenSearchStore.from_settings(settings, embedder=embedder)
+    from shared.stores.chroma import ChromaStore
+
+    return ChromaStore(
+        settings.store_path,
+        embedder_name=embedder.name,
+        dimension=embedder.dimension,
+        lexical_text=embedding_text,
+    )
