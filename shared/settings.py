@@ -61,7 +61,7 @@ class Settings(BaseModel):
     # answering
     max_chunks: int = Field(default=5, ge=1, le=20, description="Chunks considered for an answer.")
     max_answer_sentences: int = Field(default=3, ge=1, le=10)
-    confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    confidence_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
     max_question_chars: int = Field(default=2000, ge=10)
     escalation: str = Field(
         default="I can't answer this from the documentation. Please contact support and include your "

@@ -73,6 +73,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--html-root", type=Path, default=Path("/usr/share/doc/python3.11/html"))
     ap.add_argument("--home", type=Path, default=ROOT / "bench" / ".cache" / "devset-python311")
+    ap.add_argument(
+        "--l2", type=float, default=0.1, help="L2 penalty of the logistic fit (larger = smoother)"
+    )
     args = ap.parse_args()
     if not args.html_root.is_dir():
         raise SystemExit(f"{args.html_root} not found: apt-get install python3.11-doc")
@@ -87,7 +90,7 @@ def main() -> None:
         f"({summary.files_indexed} indexed now, {summary.files_failed} failed)"
     )
 
-    feats, labels, hits, ids = [], [], [], []
+    feats, labels, hits, ids, cited_ok = [], [], [], [], []
     for q in questions:
         retrieved = service.retriever.retrieve(q["question"], settings.max_chunks)
         ev, _ = service.answerer.assess(q["question"], retrieved)
@@ -97,11 +100,21 @@ def main() -> None:
         if q["expected_sources"]:
             expected = {str((args.html_root / p).resolve()) for p in q["expected_sources"]}
             hits.append(any(r.chunk.source in expected for r in retrieved[:5]))
+            response = service.answerer.answer(q["question"], retrieved)
+            if response.decision == "answer":
+                cited_ok.append(any(c.source in expected for c in response.citations))
     x, y = np.array(feats), np.array(labels)
     print(f"questions: {int(y.sum())} answerable, {int((y == 0).sum())} out of scope")
     print(f"retrieval: hit@5 of an expected page {np.mean(hits):.3f}")
+    print(
+        f"answers: {len(cited_ok)} answerable questions answered at the shipped threshold; "
+        f"{np.mean(cited_ok):.3f} of them cite an expected page"
+    )
     for name, col in zip(("passage", "sentence", "coverage"), x.T, strict=True):
-        print(f"  {name:9} answerable mean {col[y == 1].mean():.3f}   out-of-scope mean {col[y == 0].mean():.3f}")
+        print(
+            f"  {name:9} answerable mean {col[y == 1].mean():.3f}   "
+            f"out-of-scope mean {col[y == 0].mean():.3f}"
+        )
 
     # cross-validated fit (5 folds, stratified by label)
     rng = np.random.default_rng(0)
@@ -110,22 +123,27 @@ def main() -> None:
         idx = np.flatnonzero(y == label)
         rng.shuffle(idx)
         folds[idx] = np.arange(len(idx)) % 5
-    cv_conf = np.zeros(len(y))
-    for f in range(5):
-        w = fit_logistic(x[folds != f], y[folds != f])
-        cv_conf[folds == f] = 1 / (1 + np.exp(-(w[0] + x[folds == f] @ w[1:])))
-    print(f"fitted, 5-fold CV: AUC {auc(cv_conf, y):.3f}  at 0.5: {decision_report(cv_conf, y, 0.5)}")
+    for l2 in sorted({0.01, 0.1, 1.0, 3.0, args.l2}):
+        cv_conf = np.zeros(len(y))
+        for f in range(5):
+            w = fit_logistic(x[folds != f], y[folds != f], l2=l2)
+            cv_conf[folds == f] = 1 / (1 + np.exp(-(w[0] + x[folds == f] @ w[1:])))
+        print(
+            f"fitted (l2={l2}), 5-fold CV: AUC {auc(cv_conf, y):.3f}  "
+            f"at 0.5: {decision_report(cv_conf, y, 0.5)}"
+        )
 
-    w = fit_logistic(x, y)
+    w = fit_logistic(x, y, l2=args.l2)
     fitted = ConfidenceModel(bias=w[0], passage=w[1], sentence=w[2], coverage=w[3])
     print(
-        f"fitted on all: ConfidenceModel(bias={w[0]:.2f}, passage={w[1]:.2f}, sentence={w[2]:.2f}, "
+        f"fitted on all (l2={args.l2}): ConfidenceModel(bias={w[0]:.2f}, passage={w[1]:.2f}, "
+        f"sentence={w[2]:.2f}, "
         f"coverage={w[3]:.2f})"
     )
     shipped = np.array([DEFAULT_CONFIDENCE(*row) for row in x])
     print(f"shipped model {DEFAULT_CONFIDENCE}:")
     print(f"  AUC {auc(shipped, y):.3f}")
-    for t in (0.3, 0.4, 0.5, 0.6, 0.7):
+    for t in sorted({0.3, 0.4, 0.5, 0.6, 0.7, settings.confidence_threshold}):
         mark = "  <- shipped threshold" if abs(t - settings.confidence_threshold) < 1e-9 else ""
         print(f"  threshold {t:.2f}: {decision_report(shipped, y, t)}{mark}")
     wrong = [

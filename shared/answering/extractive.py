@@ -4,9 +4,9 @@ Confidence is a logistic function of three pieces of evidence, each in [0, 1]:
 
 * ``passage``: the best cosine similarity between the question and a retrieved chunk (dense leg);
 * ``sentence``: the best cosine similarity between the question and one sentence of those chunks;
-* ``coverage``: the share of the question's topic terms that occur in the retrieved chunks (a question
-  about "Netflix passwords" against a manual that never says "Netflix" is out of scope, however close
-  its embedding lands).
+* ``coverage``: the largest share of the question's topic terms that occur together in one retrieved
+  chunk (a question about "Netflix passwords" against a manual that never says "Netflix" is out of
+  scope, however close its embedding lands).
 
 The weights were fitted on the development set in ``bench/devset`` (answerable Python-manual questions
 against clearly out-of-scope ones); ``bench/devset/tune_threshold.py`` refits them and reports how well
@@ -29,10 +29,11 @@ from shared.text import content_term_words, content_terms, split_sentences
 
 @dataclass(frozen=True)
 class ConfidenceModel:
-    bias: float = -9.0
-    passage: float = 7.0
-    sentence: float = 5.0
-    coverage: float = 4.0
+    # fitted by bench/devset/tune_threshold.py (L2 0.1); see bench/RESULTS.md for how well it separates
+    bias: float = -8.54
+    passage: float = 8.59
+    sentence: float = 6.59
+    coverage: float = 4.33
 
     def __call__(self, passage: float, sentence: float, coverage: float) -> float:
         z = self.bias + self.passage * passage + self.sentence * sentence + self.coverage * coverage
@@ -79,7 +80,7 @@ class ExtractiveAnswerer:
         embedder: Embedder,
         *,
         max_sentences: int = 3,
-        threshold: float = 0.5,
+        threshold: float = 0.55,
         confidence: ConfidenceModel = DEFAULT_CONFIDENCE,
     ) -> None:
         self.embedder = embedder
@@ -160,12 +161,17 @@ class ExtractiveAnswerer:
             vecs = self.embedder.embed_documents([r.chunk.text for r in retrieved[:3]])
             passage = float(np.max(vecs @ qvec))
         sentence = max((s.cosine for s in sentences), default=0.0)
+        # coverage: the share of the question's terms found together in one retrieved passage (terms
+        # scattered over unrelated passages, e.g. "capital" here and "Australia" there, don't count)
         found: set[str] = set()
+        best_together = 0
         for r in retrieved:
-            found |= content_terms(" ".join([r.chunk.title or "", *r.chunk.heading_path, r.chunk.text]))
+            terms = content_terms(" ".join([r.chunk.title or "", *r.chunk.heading_path, r.chunk.text]))
+            found |= terms
+            best_together = max(best_together, len(q_terms & terms))
         shown = content_term_words(question)
         missing = sorted(shown.get(t, t) for t in q_terms - found)
-        coverage = 1.0 - len(missing) / len(q_terms) if q_terms else 0.5
+        coverage = best_together / len(q_terms) if q_terms else 0.5
         return Evidence(
             passage=max(0.0, float(passage)),
             sentence=max(0.0, sentence),

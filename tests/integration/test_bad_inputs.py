@@ -29,7 +29,14 @@ def test_bad_inputs_never_stop_the_batch(fixtures_dir: Path, tmp_path: Path) -> 
 
     indexed = {name for name, f in reports.items() if f["status"] == "indexed"}
     assert {"zz_good_guide.md", "aa_good_sample.pdf", "scripts.html"} <= indexed
-    for name in ("empty.md", "binary.md", "truncated.pdf", "not_a_pdf.pdf", "nul_bytes.txt", "all_invalid.jsonl"):
+    for name in (
+        "empty.md",
+        "binary.md",
+        "truncated.pdf",
+        "not_a_pdf.pdf",
+        "nul_bytes.txt",
+        "all_invalid.jsonl",
+    ):
         assert reports[name]["status"] == "error", name
         assert reports[name]["reason"], name
     assert reports["huge.txt"]["status"] == "skipped" and "too large" in reports["huge.txt"]["reason"]
