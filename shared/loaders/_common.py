@@ -153,3 +153,22 @@ def first_line_title(text: str, fallback: str) -> str:
 def short_error(exc: BaseException, limit: int = 120) -> str:
     msg = " ".join(str(exc).split()) or type(exc).__name__
     return msg if len(msg) <= limit else msg[: limit - 1] + "…"
+
+
+class HeadingStack:
+    """The current heading path while walking a document; remembers the first level-1 heading."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, str]] = []
+        self.first_h1: str | None = None
+
+    def push(self, level: int, text: str) -> None:
+        while self._stack and self._stack[-1][0] >= level:
+            self._stack.pop()
+        self._stack.append((level, text))
+        if level == 1 and self.first_h1 is None:
+            self.first_h1 = text
+
+    @property
+    def path(self) -> list[str]:
+        return [h for _, h in self._stack]

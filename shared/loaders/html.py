@@ -23,7 +23,7 @@ from bs4.element import (
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import decode_text, is_blank, make_document, normalise, short_error
+from ._common import HeadingStack, decode_text, is_blank, make_document, normalise, short_error
 
 #: Never visible, or page chrome rather than content.
 _DROP = frozenset(
@@ -107,15 +107,14 @@ class _Text:
 class _Walker:
     def __init__(self) -> None:
         self.sections: list[Section] = []
-        self.stack: list[tuple[int, str]] = []
+        self.stack = HeadingStack()
         self.body = _Text()
-        self.first_h1: str | None = None
         self.headings: list[str] = []
 
     def flush(self) -> None:
         text = self.body.take()
         if not is_blank(text):
-            self.sections.append(Section(text=text, heading_path=[h for _, h in self.stack]))
+            self.sections.append(Section(text=text, heading_path=self.stack.path))
 
     def walk(self, root: Tag) -> None:
         # Work items: (node, None) to enter a node, (tag, "end") to leave a tag.
@@ -180,11 +179,7 @@ class _Walker:
             self.body.brk("\n\n")
             return
         self.flush()
-        while self.stack and self.stack[-1][0] >= level:
-            self.stack.pop()
-        self.stack.append((level, text))
-        if level == 1 and self.first_h1 is None:
-            self.first_h1 = text
+        self.stack.push(level, text)
 
 
 def _title(soup: BeautifulSoup) -> str | None:
@@ -216,7 +211,7 @@ def load_html(path: Path, data: bytes, source: str) -> list[Document]:
     return [
         make_document(
             source=source,
-            title=title or walker.first_h1 or path.stem,
+            title=title or walker.stack.first_h1 or path.stem,
             doc_type="html",
             sections=walker.sections,
             warnings=warnings,

@@ -8,7 +8,7 @@ from pathlib import Path
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import decode_text, is_blank, make_document, normalise
+from ._common import HeadingStack, decode_text, is_blank, make_document, normalise
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
 _ATX_CLOSING = re.compile(r"(?:^|[ \t]+)#+$")
@@ -80,14 +80,13 @@ class _Builder:
 
     def __init__(self) -> None:
         self.sections: list[Section] = []
-        self.stack: list[tuple[int, str]] = []
+        self.stack = HeadingStack()
         self.lines: list[str] = []
-        self.first_h1: str | None = None
 
     def flush(self) -> None:
         body = normalise("\n".join(self.lines))
         if not is_blank(body):
-            self.sections.append(Section(text=body, heading_path=[h for _, h in self.stack]))
+            self.sections.append(Section(text=body, heading_path=self.stack.path))
         self.lines = []
 
     def heading(self, level: int, text: str) -> None:
@@ -95,11 +94,7 @@ class _Builder:
         if not text:
             return
         self.flush()
-        while self.stack and self.stack[-1][0] >= level:
-            self.stack.pop()
-        self.stack.append((level, text))
-        if level == 1 and self.first_h1 is None:
-            self.first_h1 = text
+        self.stack.push(level, text)
 
 
 def parse_markdown(text: str) -> tuple[list[Section], str | None]:
@@ -141,7 +136,7 @@ def parse_markdown(text: str) -> tuple[list[Section], str | None]:
             kind = "blank" if not line.strip() else "text"
         prev2_kind, prev_kind = prev_kind, kind
     b.flush()
-    return b.sections, b.first_h1
+    return b.sections, b.stack.first_h1
 
 
 def load_markdown(path: Path, data: bytes, source: str) -> list[Document]:
