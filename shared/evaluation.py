@@ -1,9 +1,30 @@
-"""Retrieval metrics over ranked source lists (BEIR conventions: graded qrels, nDCG with log2)."""
+"""Evaluation: retrieval and answer metrics, datasets, and a resumable runner.
+
+Metrics follow BEIR conventions (graded qrels, nDCG with log2 discounts) over ranked *sources*: chunk
+hits are deduplicated to their documents first.
+
+Datasets:
+
+* a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv``): retrieval metrics only;
+* a JSON Lines QA file, one ``{"id", "question", "expected_sources": [...] | null}`` per line; ``null``
+  means out of scope (the right outcome is a refusal). Expected sources match a hit's source exactly or
+  as a path suffix (``docs/cli.md`` matches ``/home/me/project/docs/cli.md``).
+"""
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.errors import RagExplorerError
+from shared.models import AskResponse, SearchResponse
 
 
 def dedupe_sources(sources: Sequence[str]) -> list[str]:
@@ -65,3 +86,261 @@ def load_qrels(path: str) -> dict[str, dict[str, int]]:
                 continue
             qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
     return qrels
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class DatasetError(RagExplorerError):
+    """The evaluation dataset is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    relevant: dict[str, int] | None  # None: out of scope, should be refused
+
+
+@dataclass(frozen=True)
+class Dataset:
+    kind: Literal["beir", "qa"]
+    items: list[EvalItem]
+    corpus: Path | None = None  # BEIR corpus, ingested before a local run
+
+
+def load_dataset(path: Path, *, split: str = "test") -> Dataset:
+    if path.is_dir():
+        return _load_beir(path, split)
+    if not path.is_file():
+        raise DatasetError(f"dataset {path} does not exist")
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                qid, question, expected = str(rec["id"]), rec["question"], rec.get("expected_sources")
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise DatasetError(
+                    f"{path}:{lineno}: expected {{'id', 'question', 'expected_sources'}}"
+                ) from exc
+            if not isinstance(question, str) or not question.strip():
+                raise DatasetError(f"{path}:{lineno}: 'question' must be a non-empty string")
+            if expected is not None and (
+                not isinstance(expected, list) or not all(isinstance(s, str) for s in expected)
+            ):
+                raise DatasetError(f"{path}:{lineno}: 'expected_sources' must be a list of strings or null")
+            if qid in seen:
+                raise DatasetError(f"{path}:{lineno}: duplicate id {qid!r}")
+            seen.add(qid)
+            relevant = None if expected is None else {s: 1 for s in expected}
+            items.append(EvalItem(id=qid, question=question, relevant=relevant))
+    if not items:
+        raise DatasetError(f"{path} holds no questions")
+    return Dataset(kind="qa", items=items)
+
+
+def _load_beir(folder: Path, split: str) -> Dataset:
+    queries_path, qrels_path = folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"
+    for p in (folder / "corpus.jsonl", queries_path, qrels_path):
+        if not p.is_file():
+            raise DatasetError(f"BEIR folder {folder} lacks {p.relative_to(folder)}")
+    qrels = load_qrels(str(qrels_path))
+    items = []
+    with queries_path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                q = json.loads(line)
+                if str(q["_id"]) in qrels:
+                    items.append(
+                        EvalItem(id=str(q["_id"]), question=q["text"], relevant=qrels[str(q["_id"])])
+                    )
+    items.sort(key=lambda i: (len(i.id), i.id))
+    return Dataset(kind="beir", items=items, corpus=folder / "corpus.jsonl")
+
+
+def match_sources(ranked: Sequence[str], expected: Mapping[str, int]) -> dict[str, int]:
+    """Relevance of each ranked source: exact match or path-suffix match against the expected ones."""
+    out: dict[str, int] = {}
+    for source in ranked:
+        for want, grade in expected.items():
+            if source == want or source.endswith("/" + want.lstrip("/")):
+                out[source] = max(out.get(source, 0), grade)
+    return out
+
+
+# --------------------------------------------------------------------------- runs
+
+
+class EvalTarget(Protocol):
+    def search(self, question: str, k: int) -> SearchResponse: ...
+
+    def ask(self, question: str) -> AskResponse: ...
+
+
+class QuestionResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    question: str
+    out_of_scope: bool
+    sources: list[str] = Field(description="Ranked distinct sources of the search hits.")
+    ndcg_at_10: float | None = None
+    recall_at_100: float | None = None
+    mrr: float | None = None
+    hit_at_5: float | None = None
+    decision: Literal["answer", "refuse"] | None = None
+    confidence: float | None = None
+    latency_ms: float
+    error: str | None = None
+
+
+class EvalSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    dataset: str
+    target: str
+    questions: int
+    answerable: int
+    out_of_scope: int
+    errors: int
+    ndcg_at_10: float | None = Field(default=None, alias="ndcg@10")
+    recall_at_100: float | None = Field(default=None, alias="recall@100")
+    mrr: float | None = None
+    hit_at_5: float | None = Field(default=None, alias="hit@5")
+    answer_rate: float | None = None
+    refusal_precision: float | None = None
+    refusal_recall: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+
+
+def evaluate_one(target: EvalTarget, item: EvalItem, *, ask: bool, k: int = 100) -> QuestionResult:
+    started = time.perf_counter()
+    result = QuestionResult(
+        id=item.id, question=item.question, out_of_scope=item.relevant is None, sources=[], latency_ms=0.0
+    )
+    try:
+        hits = target.search(item.question, k)
+        result.sources = dedupe_sources([h.source for h in hits.hits])
+        if item.relevant is not None:
+            rel = match_sources(result.sources, item.relevant)
+            expected_n = max(1, len([g for g in item.relevant.values() if g > 0]))
+            # the ideal DCG and recall are over the *expected* documents, not the matched ones
+            result.ndcg_at_10 = _ndcg_matched(result.sources, rel, item.relevant, 10)
+            result.recall_at_100 = min(
+                1.0, sum(1 for s in result.sources[:100] if rel.get(s, 0) > 0) / expected_n
+            )
+            result.mrr = mrr(result.sources, rel)
+            result.hit_at_5 = hit_at_k(result.sources, rel, 5)
+        if ask:
+            answer = target.ask(item.question)
+            result.decision, result.confidence = answer.decision, answer.confidence
+    except RagExplorerError as exc:
+        result.error = str(exc)
+    result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    return result
+
+
+def _ndcg_matched(ranked: Sequence[str], rel: Mapping[str, int], ideal: Mapping[str, int], k: int) -> float:
+    dcg = sum((2 ** rel.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if rel.get(d, 0))
+    grades = sorted((g for g in ideal.values() if g > 0), reverse=True)[:k]
+    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(grades))
+    return min(1.0, dcg / idcg) if idcg else 0.0
+
+
+def summarize(results: Sequence[QuestionResult], *, dataset: str, target: str) -> EvalSummary:
+    ok = [r for r in results if r.error is None]
+    answerable = [r for r in ok if not r.out_of_scope]
+    oos = [r for r in ok if r.out_of_scope]
+
+    def mean(values: list[float | None]) -> float | None:
+        vals = [v for v in values if v is not None]
+        return round(sum(vals) / len(vals), 4) if vals else None
+
+    asked = [r for r in ok if r.decision is not None]
+    answer_rate = refusal_precision = refusal_recall = None
+    if asked:
+        answered_ok = [r for r in answerable if r.decision is not None]
+        if answered_ok:
+            answer_rate = round(sum(r.decision == "answer" for r in answered_ok) / len(answered_ok), 4)
+        refused = [r for r in asked if r.decision == "refuse"]
+        oos_asked = [r for r in oos if r.decision is not None]
+        if refused:
+            refusal_precision = round(sum(r.out_of_scope for r in refused) / len(refused), 4)
+        if oos_asked:
+            refusal_recall = round(sum(r.decision == "refuse" for r in oos_asked) / len(oos_asked), 4)
+    latencies = [r.latency_ms for r in ok]
+    values = {
+        "dataset": dataset,
+        "target": target,
+        "questions": len(results),
+        "answerable": sum(not r.out_of_scope for r in results),
+        "out_of_scope": sum(r.out_of_scope for r in results),
+        "errors": len(results) - len(ok),
+        "ndcg@10": mean([r.ndcg_at_10 for r in answerable]),
+        "recall@100": mean([r.recall_at_100 for r in answerable]),
+        "mrr": mean([r.mrr for r in answerable]),
+        "hit@5": mean([r.hit_at_5 for r in answerable]),
+        "answer_rate": answer_rate,
+        "refusal_precision": refusal_precision,
+        "refusal_recall": refusal_recall,
+        "latency_p50_ms": round(percentile(latencies, 50), 2) if latencies else None,
+        "latency_p95_ms": round(percentile(latencies, 95), 2) if latencies else None,
+    }
+    return EvalSummary.model_validate(values)
+
+
+def read_results(path: Path) -> list[QuestionResult]:
+    """Results already written to an ``--output`` file (a truncated last line is ignored)."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(QuestionResult.model_validate_json(line))
+        except ValueError:
+            continue
+    return out
+
+
+def run_eval(
+    dataset: Dataset,
+    target: EvalTarget,
+    *,
+    output: Path | None = None,
+    k: int = 100,
+    on_result: Callable[[QuestionResult], None] | None = None,
+) -> list[QuestionResult]:
+    """Evaluate every item; with ``output``, results stream there as JSON Lines and items already in it
+    are skipped, so an interrupted run resumes where it stopped."""
+    done = {r.id: r for r in read_results(output)} if output else {}
+    results: list[QuestionResult] = []
+    fh = output.open("a", encoding="utf-8") if output else None
+    try:
+        for item in _pending(dataset.items, done, results):
+            result = evaluate_one(target, item, ask=dataset.kind == "qa", k=k)
+            results.append(result)
+            if fh:
+                fh.write(result.model_dump_json() + "\n")
+                fh.flush()
+            if on_result:
+                on_result(result)
+    finally:
+        if fh:
+            fh.close()
+    order = {item.id: i for i, item in enumerate(dataset.items)}
+    return sorted(results, key=lambda r: order.get(r.id, len(order)))
+
+
+def _pending(
+    items: list[EvalItem], done: dict[str, QuestionResult], results: list[QuestionResult]
+) -> Iterator[EvalItem]:
+    for item in items:
+        if item.id in done:
+            results.append(done[item.id])
+        else:
+            yield item

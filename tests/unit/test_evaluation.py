@@ -40,3 +40,128 @@ def test_load_qrels_skips_header(tmp_path: Path) -> None:
     p = tmp_path / "q.tsv"
     p.write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n1\td2\t2\n2\td3\t1\n")
     assert load_qrels(str(p)) == {"1": {"d1": 1, "d2": 2}, "2": {"d3": 1}}
+
+
+# --------------------------------------------------------------------------- datasets and runs
+
+import json  # noqa: E402
+
+from shared.evaluation import (  # noqa: E402
+    DatasetError,
+    load_dataset,
+    match_sources,
+    run_eval,
+    summarize,
+)
+from shared.models import AskResponse, SearchHit, SearchResponse  # noqa: E402
+
+
+class FakeTarget:
+    """Answers from a fixed table: question -> (ranked sources, decision)."""
+
+    def __init__(self, table: dict[str, tuple[list[str], str]]) -> None:
+        self.table = table
+        self.calls: list[str] = []
+
+    def search(self, question: str, k: int) -> SearchResponse:
+        self.calls.append(question)
+        sources, _ = self.table[question]
+        hits = [
+            SearchHit(chunk_id=f"c{i}", source=s, score=1.0 / (i + 1), text="t")
+            for i, s in enumerate(sources)
+        ]
+        return SearchResponse(query=question, hits=hits[:k])
+
+    def ask(self, question: str) -> AskResponse:
+        _, decision = self.table[question]
+        return AskResponse(
+            question=question, decision=decision, confidence=0.9 if decision == "answer" else 0.1
+        )  # type: ignore[arg-type]
+
+
+def write_qa(path: Path, rows: list[dict]) -> Path:  # type: ignore[type-arg]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+QA = [
+    {"id": "a1", "question": "q1", "expected_sources": ["docs/a.md"]},
+    {"id": "a2", "question": "q2", "expected_sources": ["docs/b.md", "docs/c.md"]},
+    {"id": "o1", "question": "q3", "expected_sources": None},
+    {"id": "o2", "question": "q4", "expected_sources": None},
+]
+TABLE = {
+    "q1": (["/x/docs/a.md", "/x/docs/z.md"], "answer"),  # hit at rank 1
+    "q2": (["/x/docs/z.md", "/x/docs/c.md", "/x/docs/y.md"], "refuse"),  # one of two found, at rank 2
+    "q3": (["/x/docs/a.md"], "refuse"),
+    "q4": (["/x/docs/b.md"], "answer"),  # out of scope but answered
+}
+
+
+def test_qa_run_metrics_hand_computed(tmp_path: Path) -> None:
+    ds = load_dataset(write_qa(tmp_path / "qa.jsonl", QA))
+    results = run_eval(ds, FakeTarget(TABLE))
+    s = summarize(results, dataset="qa", target="fake")
+    q2_ndcg = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
+    assert s.ndcg_at_10 == pytest.approx(round((1.0 + q2_ndcg) / 2, 4))
+    assert s.recall_at_100 == pytest.approx((1.0 + 0.5) / 2)
+    assert s.mrr == pytest.approx((1.0 + 0.5) / 2)
+    assert s.hit_at_5 == 1.0
+    assert s.answer_rate == 0.5  # a1 answered, a2 refused
+    assert s.refusal_precision == 0.5  # refused: a2 (wrong), o1 (right)
+    assert s.refusal_recall == 0.5  # o1 refused, o2 answered
+    dumped = s.model_dump(by_alias=True)
+    assert {
+        "ndcg@10",
+        "recall@100",
+        "mrr",
+        "hit@5",
+        "answer_rate",
+        "refusal_precision",
+        "refusal_recall",
+        "latency_p50_ms",
+        "latency_p95_ms",
+    } <= set(dumped)
+
+
+def test_beir_run_has_no_answer_metrics(tmp_path: Path) -> None:
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "title": "", "text": "x"}\n')
+    (tmp_path / "queries.jsonl").write_text('{"_id": "1", "text": "q1"}\n{"_id": "9", "text": "unjudged"}\n')
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n")
+    ds = load_dataset(tmp_path)
+    assert ds.kind == "beir" and [i.id for i in ds.items] == ["1"] and ds.corpus == tmp_path / "corpus.jsonl"
+    target = FakeTarget({"q1": (["d2", "d1"], "answer")})
+    s = summarize(run_eval(ds, target), dataset="beir", target="fake")
+    assert s.ndcg_at_10 == pytest.approx(round(1 / math.log2(3), 4))
+    assert s.answer_rate is None and s.refusal_precision is None and s.refusal_recall is None
+
+
+def test_resume_skips_answered_ids(tmp_path: Path) -> None:
+    ds = load_dataset(write_qa(tmp_path / "qa.jsonl", QA))
+    out = tmp_path / "results.jsonl"
+    run_eval(load_dataset(write_qa(tmp_path / "first.jsonl", QA[:2])), FakeTarget(TABLE), output=out)
+    with out.open("a") as fh:
+        fh.write('{"id": "trunc')  # a run killed mid-write
+    target = FakeTarget(TABLE)
+    results = run_eval(ds, target, output=out)
+    assert target.calls == ["q3", "q4"]
+    assert [r.id for r in results] == ["a1", "a2", "o1", "o2"]
+
+
+def test_dataset_errors(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="duplicate id"):
+        load_dataset(write_qa(tmp_path / "d.jsonl", [QA[0], QA[0]]))
+    with pytest.raises(DatasetError, match="expected_sources"):
+        load_dataset(write_qa(tmp_path / "e.jsonl", [{"id": 1, "question": "q", "expected_sources": "a.md"}]))
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset(tmp_path / "missing.jsonl")
+    with pytest.raises(DatasetError, match="lacks"):
+        load_dataset(tmp_path)
+
+
+def test_match_sources_by_path_suffix() -> None:
+    assert match_sources(["/h/docs/cli.md", "/h/xdocs/cli.md", "d7"], {"docs/cli.md": 1, "d7": 2}) == {
+        "/h/docs/cli.md": 1,
+        "d7": 2,
+    }
