@@ -1,0 +1,603 @@
+"""OpenSearch adapter: the dense leg is a k-NN query, the lexical leg a BM25 ``match``; fusion is client side.
+
+One index holds one document per chunk (``_id`` = ``chunk_id``). It is created on first use from the versioned
+template :func:`index_body`; its mapping ``_meta`` records the template version, the embedder name and the
+vector dimension, and an index built by another embedder is refused (:class:`EmbedderMismatchError`).
+
+Writes are not refreshed one by one: the store remembers that it wrote and refreshes the index once before the
+next search-based read (counts, listings, searches, ``delete_by_query``), so a process always reads its own
+writes, as with the other stores. Reads by id (``mget``) are real time anyway.
+
+Backend errors are mapped: unreachable, timeouts, HTTP 429 and 5xx → :class:`StoreUnavailableError` (may
+succeed when retried); any other failure → :class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from opensearchpy import ConnectionError as OSConnectionError
+from opensearchpy import ConnectionTimeout as OSConnectionTimeout
+from opensearchpy import (
+    ImproperlyConfigured,
+    OpenSearch,
+    OpenSearchException,
+    RequestsHttpConnection,
+    TransportError,
+    helpers,
+)
+
+from shared.chunking import embedding_text
+from shared.errors import ConfigError, EmbedderMismatchError, StoreError, StoreUnavailableError
+from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter
+
+if TYPE_CHECKING:
+    from shared.embeddings.base import Embedder
+    from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_VERSION = 1
+"""Bump when the mapping or settings change incompatibly; an index from another version is refused."""
+
+VECTOR_FIELD = "embedding"
+KNN_ENGINE = "lucene"
+"""Lucene HNSW: efficient filtering, and one documented cosine score formula for every version (see
+:func:`cosine_from_score`)."""
+
+_PAGE = 1000  # ids per mget, hits per search_after page, buckets per composite page
+_BULK_DOCS = 500
+_BULK_BYTES = (
+    8 * 1024 * 1024
+)  # below the 10 MiB request limit of the smallest Amazon OpenSearch Service nodes
+_HIT_SOURCE_EXCLUDES = [VECTOR_FIELD, "text"]  # what a search hit does not need back
+
+
+def index_body(*, embedder_name: str, dimension: int) -> dict[str, Any]:
+    """The index template, version :data:`TEMPLATE_VERSION`: settings and mapping of a new index.
+
+    ``text`` holds ``embedding_text(chunk)`` (title and headings + text) for BM25; ``display_text`` keeps the
+    chunk text as shown to users (in ``_source`` only, not indexed).
+    """
+    return {
+        "settings": {"index": {"knn": True}},
+        "mappings": {
+            "_meta": {
+                "app": "rag-explorer",
+                "template_version": TEMPLATE_VERSION,
+                "embedder": embedder_name,
+                "dimension": dimension,
+            },
+            "dynamic": "strict",
+            "properties": {
+                VECTOR_FIELD: {
+                    "type": "knn_vector",
+                    "dimension": dimension,
+                    "method": {
+                        "name": "hnsw",
+                        "engine": KNN_ENGINE,
+                        "space_type": "cosinesimil",
+                        "parameters": {"m": 16, "ef_construction": 128},
+                    },
+                },
+                "text": {"type": "text", "analyzer": "standard"},
+                "display_text": {"type": "text", "index": False},
+                "chunk_id": {"type": "keyword"},
+                "source": {"type": "keyword"},
+                "content_hash": {"type": "keyword"},
+                "tags": {"type": "keyword"},
+                "heading_path": {"type": "keyword", "ignore_above": 1024},
+                "title": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}},
+                "position": {"type": "integer"},
+                "page": {"type": "integer"},
+                "n_tokens": {"type": "integer"},
+                "indexed_at": {"type": "date"},
+            },
+        },
+    }
+
+
+def cosine_from_score(score: float) -> float:
+    """Cosine similarity from the ``_score`` of a k-NN query on a ``cosinesimil`` field.
+
+    OpenSearch documents ``d = 1 - cos`` and ``score = (2 - d) / 2 = (1 + cos) / 2`` (Lucene engine; Faiss and
+    NMSLIB used ``1 / (1 + d)`` before 2.19), so ``cos = 2 * score - 1``.
+    https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/
+    """
+    return min(1.0, max(-1.0, 2.0 * float(score) - 1.0))
+
+
+def filter_clauses(filters: SearchFilter | None) -> list[dict[str, Any]]:
+    """Filter-context clauses for a :class:`SearchFilter`: every tag required, source by prefix."""
+    if filters is None:
+        return []
+    clauses: list[dict[str, Any]] = [{"term": {"tags": tag}} for tag in filters.tags]
+    if filters.source_prefix:
+        clauses.append({"prefix": {"source": filters.source_prefix}})
+    return clauses
+
+
+def knn_query(vector: Sequence[float], k: int, filters: SearchFilter | None = None) -> dict[str, Any]:
+    """The dense leg: a ``knn`` query with efficient (in-graph) filtering.
+
+    Structure from https://docs.opensearch.org/latest/vector-search/filter-search-knn/efficient-knn-filtering/
+    (``{"knn": {<field>: {"vector": [...], "k": K, "filter": {"bool": ...}}}}``).
+    """
+    knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
+    clauses = filter_clauses(filters)
+    if clauses:
+        knn["filter"] = {"bool": {"filter": clauses}}
+    return {"size": k, "_source": {"excludes": _HIT_SOURCE_EXCLUDES}, "query": {"knn": {VECTOR_FIELD: knn}}}
+
+
+def match_query(query: str, k: int, filters: SearchFilter | None = None) -> dict[str, Any]:
+    """The lexical leg: BM25 ``match`` on ``text``; filters in the bool filter context (they do not score)."""
+    boolean: dict[str, Any] = {"must": [{"match": {"text": {"query": query}}}]}
+    clauses = filter_clauses(filters)
+    if clauses:
+        boolean["filter"] = clauses
+    return {"size": k, "_source": {"excludes": _HIT_SOURCE_EXCLUDES}, "query": {"bool": boolean}}
+
+
+def _reason(exc: TransportError) -> str:
+    info = exc.info
+    if isinstance(info, dict):
+        error = info.get("error")
+        if isinstance(error, dict):
+            causes = error.get("root_cause") or [error]
+            first = causes[0] if isinstance(causes[0], dict) else error
+            return f"{first.get('type', 'error')}: {first.get('reason', '')}".strip()
+        if error:
+            return str(error)
+    if isinstance(info, Exception):
+        return f"{type(info).__name__}: {info}"
+    return str(exc.error)
+
+
+def _item_reason(item: dict[str, Any]) -> str:
+    error = item.get("error")
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('reason', '')}"
+    return str(error or f"HTTP {item.get('status')}")
+
+
+def build_client(
+    url: str,
+    *,
+    http_auth: Any = None,
+    timeout_s: float = 10.0,
+    connection_class: type | None = None,
+) -> OpenSearch:
+    """An ``OpenSearch`` client for ``url`` (http or https; certificates are verified for https)."""
+    kwargs: dict[str, Any] = {
+        "hosts": [url],
+        "http_auth": http_auth,
+        "timeout": timeout_s,
+        "verify_certs": True,  # only used for https, and never turned off
+        "max_retries": 2,
+        "retry_on_timeout": False,
+    }
+    if connection_class is not None:
+        kwargs["connection_class"] = connection_class
+    try:
+        return OpenSearch(**kwargs)
+    except (ImproperlyConfigured, ValueError) as exc:
+        raise ConfigError(f"cannot build an OpenSearch client for {url}: {exc}") from exc
+
+
+def sigv4_auth(region: str | None, *, service: str = "es") -> Any:
+    """SigV4 request signing (``requests-aws4auth``) with the default boto3 credential chain, refreshed as
+    the credentials expire (Lambda role, instance profile, SSO...)."""
+    import boto3
+    from requests_aws4auth import AWS4Auth
+
+    session = boto3.Session()
+    region = (
+        region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or session.region_name
+    )
+    if not region:
+        raise ConfigError("opensearch_auth 'sigv4' needs a region: set aws_region or AWS_REGION")
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise ConfigError("opensearch_auth 'sigv4' found no AWS credentials (environment, profile or role)")
+    return AWS4Auth(refreshable_credentials=credentials, region=region, service=service)
+
+
+class OpenSearchStore:
+    """:class:`~shared.stores.base.VectorStore` on one OpenSearch index.
+
+    ``client`` is used as given; otherwise one is built from ``url`` (with ``http_auth``, ``timeout_s`` and
+    ``connection_class``). Nothing is sent until the first operation, which creates the index if needed and
+    checks its ``_meta``. ``lexical_text`` maps a chunk to the text the BM25 leg indexes.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: OpenSearch | None = None,
+        index: str,
+        embedder_name: str,
+        dimension: int,
+        lexical_text: Callable[[Chunk], str] = embedding_text,
+        url: str | None = None,
+        http_auth: Any = None,
+        timeout_s: float = 10.0,
+        connection_class: type | None = None,
+    ) -> None:
+        if client is None:
+            if not url:
+                raise ConfigError("OpenSearchStore needs a client or a url")
+            client = build_client(
+                url, http_auth=http_auth, timeout_s=timeout_s, connection_class=connection_class
+            )
+        self.client = client
+        self.index = index
+        self.url = url
+        self.embedder_name = embedder_name
+        self.dimension = dimension
+        self.timeout_s = timeout_s
+        self._lexical_text = lexical_text
+        self._ready = False
+        self._dirty = False
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, embedder: Embedder, client: OpenSearch | None = None
+    ) -> OpenSearchStore:
+        """The store configured by ``settings`` (``opensearch_*``, ``aws_region``) for ``embedder``."""
+        url = settings.opensearch_url
+        if client is None and not url:
+            raise ConfigError("store 'opensearch' needs opensearch_url")
+        http_auth: Any = None
+        connection_class: type | None = None
+        if client is None:
+            if settings.opensearch_auth == "basic":
+                if not settings.opensearch_username or not settings.opensearch_password:
+                    raise ConfigError(
+                        "opensearch_auth 'basic' needs opensearch_username and opensearch_password"
+                    )
+                http_auth = (settings.opensearch_username, settings.opensearch_password)
+            elif settings.opensearch_auth == "sigv4":
+                http_auth = sigv4_auth(settings.aws_region)
+                connection_class = RequestsHttpConnection  # AWS4Auth is a requests auth hook
+        return cls(
+            client=client,
+            index=settings.opensearch_index,
+            embedder_name=embedder.name,
+            dimension=embedder.dimension,
+            lexical_text=embedding_text,
+            url=url,
+            http_auth=http_auth,
+            timeout_s=settings.opensearch_timeout_s,
+            connection_class=connection_class,
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def _where(self) -> str:
+        return f"the OpenSearch index '{self.index}'" + (f" at {self.url}" if self.url else "")
+
+    @contextmanager
+    def _backend(self, what: str) -> Iterator[None]:
+        """Map opensearch-py errors raised while doing ``what`` onto the core's store errors."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except OSConnectionTimeout as exc:
+            raise StoreUnavailableError(
+                f"OpenSearch {what} timed out (timeout {self.timeout_s:g} s): {_reason(exc)}"
+            ) from exc
+        except OSConnectionError as exc:  # includes TLS errors
+            raise StoreUnavailableError(f"OpenSearch is unreachable ({what}): {_reason(exc)}") from exc
+        except TransportError as exc:
+            status = exc.status_code
+            if not isinstance(status, int) or status >= 500 or status == 429:
+                raise StoreUnavailableError(
+                    f"OpenSearch {what} failed (HTTP {status}, retry later): {_reason(exc)}"
+                ) from exc
+            if status in (401, 403):
+                raise StoreError(
+                    f"OpenSearch refused {what} (HTTP {status}); check opensearch_auth and its credentials: "
+                    f"{_reason(exc)}"
+                ) from exc
+            raise StoreError(f"OpenSearch {what} failed (HTTP {status}): {_reason(exc)}") from exc
+        except (OpenSearchException, ImproperlyConfigured) as exc:
+            raise StoreError(f"OpenSearch {what} failed: {exc}") from exc
+
+    def _ensure_index(self) -> None:
+        """Create the index from the template if it is missing, then check its ``_meta`` (once)."""
+        if self._ready:
+            return
+        with self._backend("index setup"):
+            if not self.client.indices.exists(index=self.index):
+                body = index_body(embedder_name=self.embedder_name, dimension=self.dimension)
+                try:
+                    self.client.indices.create(index=self.index, body=body)
+                    log.info("created OpenSearch index %s (template v%d)", self.index, TEMPLATE_VERSION)
+                except TransportError as exc:  # created meanwhile by another process: fine
+                    if exc.error != "resource_already_exists_exception":
+                        raise
+            mappings = self.client.indices.get_mapping(index=self.index)
+        for mapping in mappings.values():
+            self._check_meta(mapping.get("mappings", {}).get("_meta") or {})
+        self._ready = True
+
+    def _check_meta(self, meta: dict[str, Any]) -> None:
+        built_with = meta.get("embedder")
+        if not built_with:
+            raise StoreError(
+                f"{self._where} exists but was not created by RAG Explorer (no _meta.embedder in its "
+                "mapping); choose another opensearch_index"
+            )
+        if built_with != self.embedder_name:
+            raise EmbedderMismatchError(
+                f"{self._where} was built with embedder '{built_with}' but '{self.embedder_name}' is "
+                "configured; use the same embedder, or a new opensearch_index, or delete the index and "
+                "re-ingest"
+            )
+        if meta.get("dimension") != self.dimension:
+            raise EmbedderMismatchError(
+                f"{self._where} holds vectors of dimension {meta.get('dimension')} but embedder "
+                f"'{self.embedder_name}' makes {self.dimension}; delete the index and re-ingest"
+            )
+        if meta.get("template_version") != TEMPLATE_VERSION:
+            raise StoreError(
+                f"{self._where} was created from index template version {meta.get('template_version')}, "
+                f"this version of RAG Explorer uses {TEMPLATE_VERSION}; use a new opensearch_index and "
+                "re-ingest"
+            )
+
+    def _read_own_writes(self) -> None:
+        """Before a search-based read: make this store's pending writes visible."""
+        self._ensure_index()
+        if self._dirty:
+            self.flush()
+
+    def _doc(self, chunk: Chunk, vector: np.ndarray, now: str) -> dict[str, Any]:
+        return {
+            VECTOR_FIELD: np.asarray(vector, dtype=np.float32).tolist(),
+            "text": self._lexical_text(chunk),
+            "display_text": chunk.text,
+            "chunk_id": chunk.chunk_id,
+            "source": chunk.source,
+            "content_hash": chunk.content_hash,
+            "tags": list(chunk.tags),
+            "heading_path": list(chunk.heading_path),
+            "title": chunk.title,
+            "position": chunk.position,
+            "page": chunk.page,
+            "n_tokens": chunk.n_tokens,
+            "indexed_at": now,
+        }
+
+    @staticmethod
+    def _chunk(src: dict[str, Any]) -> Chunk:
+        def as_list(value: Any) -> list[str]:
+            if value is None:
+                return []
+            return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+        return Chunk(
+            chunk_id=str(src["chunk_id"]),
+            source=str(src["source"]),
+            title=str(src.get("title") or "") or None,
+            text=str(src.get("display_text") or ""),
+            heading_path=as_list(src.get("heading_path")),
+            position=int(src.get("position") or 0),
+            page=int(src["page"]) if src.get("page") is not None else None,
+            content_hash=str(src.get("content_hash") or ""),
+            tags=as_list(src.get("tags")),
+            n_tokens=int(src.get("n_tokens") or 0),
+        )
+
+    def _bulk(self, actions: list[dict[str, Any]], what: str) -> None:
+        failures: list[dict[str, Any]] = []
+        with self._backend(what):
+            for ok, result in helpers.streaming_bulk(
+                self.client,
+                actions,
+                chunk_size=_BULK_DOCS,
+                max_chunk_bytes=_BULK_BYTES,
+                raise_on_error=False,
+                max_retries=2,
+                initial_backoff=1,
+            ):
+                if ok:
+                    continue
+                op, item = next(iter(result.items()))
+                if op == "delete" and item.get("status") == 404:  # already gone
+                    continue
+                failures.append(item)
+        if failures:
+            first = failures[0]
+            status = first.get("status")
+            message = (
+                f"OpenSearch {what}: {len(failures)} of {len(actions)} operations failed; first "
+                f"(id {first.get('_id')}, HTTP {status}): {_item_reason(first)}"
+            )
+            if isinstance(status, int) and (status >= 500 or status == 429):
+                raise StoreUnavailableError(message)
+            raise StoreError(message)
+
+    def _mget(self, ids: Sequence[str], source: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(ids))
+        with self._backend("read by id"):
+            for start in range(0, len(unique), _PAGE):
+                resp = self.client.mget(
+                    index=self.index, body={"ids": unique[start : start + _PAGE]}, **source
+                )
+                for doc in resp["docs"]:
+                    if doc.get("found"):
+                        found[str(doc["_id"])] = doc.get("_source") or {}
+        return found
+
+    def _composite(self, fields: Sequence[str], what: str) -> Iterator[dict[str, Any]]:
+        """Every distinct combination of the keyword ``fields``, paged with a composite aggregation."""
+        self._read_own_writes()
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {
+                "size": _PAGE,
+                "sources": [{f: {"terms": {"field": f}}} for f in fields],
+            }
+            if after is not None:
+                composite["after"] = after
+            with self._backend(what):
+                resp = self.client.search(
+                    index=self.index, body={"size": 0, "aggs": {"keys": {"composite": composite}}}
+                )
+            agg = resp["aggregations"]["keys"]
+            buckets = agg.get("buckets") or []
+            for bucket in buckets:
+                yield bucket["key"]
+            after = agg.get("after_key")
+            if not buckets or after is None:
+                return
+
+    def _hits(self, body: dict[str, Any], what: str) -> list[dict[str, Any]]:
+        with self._backend(what):
+            resp = self.client.search(index=self.index, body=body)
+        hits: list[dict[str, Any]] = resp["hits"]["hits"]
+        return hits
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        if embeddings.shape != (len(chunks), self.dimension):
+            raise ValueError(
+                f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}"
+            )
+        if not chunks:
+            return
+        self._ensure_index()
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        actions = [
+            {"_op_type": "index", "_index": self.index, "_id": c.chunk_id, "_source": self._doc(c, v, now)}
+            for c, v in zip(chunks, embeddings, strict=True)
+        ]
+        self._dirty = True
+        self._bulk(actions, "upsert")
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        self._ensure_index()
+        self._dirty = True
+        self._bulk([{"_op_type": "delete", "_index": self.index, "_id": i} for i in ids], "delete")
+
+    def delete_source(self, source: str) -> int:
+        self._read_own_writes()
+        with self._backend("delete_by_query"):
+            resp = self.client.delete_by_query(
+                index=self.index, body={"query": {"term": {"source": source}}}, refresh=True
+            )
+        if resp.get("failures"):
+            raise StoreError(f"OpenSearch delete of {source} failed: {resp['failures'][0]}")
+        return int(resp.get("deleted", 0))
+
+    def flush(self) -> None:
+        """Refresh the index: every write so far becomes visible to searches."""
+        self._ensure_index()
+        with self._backend("refresh"):
+            self.client.indices.refresh(index=self.index)
+        self._dirty = False
+
+    # ------------------------------------------------------------------ reads
+
+    def source_hashes(self) -> dict[str, str]:
+        """``source -> content_hash``; a source whose chunks disagree (an interrupted update) maps to ``""``,
+        so the next ingest re-indexes it."""
+        seen: dict[str, str] = {}
+        for key in self._composite(["source", "content_hash"], "listing of sources"):
+            source, digest = str(key["source"]), str(key["content_hash"])
+            seen[source] = digest if source not in seen else ""
+        return seen
+
+    def chunk_ids_for_source(self, source: str) -> list[str]:
+        self._read_own_writes()
+        ids: list[str] = []
+        body: dict[str, Any] = {
+            "size": _PAGE,
+            "_source": False,
+            "query": {"bool": {"filter": [{"term": {"source": source}}]}},
+            "sort": [{"chunk_id": "asc"}],
+        }
+        while True:
+            hits = self._hits(body, "listing of chunks")
+            ids.extend(str(h["_id"]) for h in hits)
+            if len(hits) < _PAGE:
+                return ids
+            body["search_after"] = hits[-1]["sort"]
+
+    def get_embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        self._ensure_index()
+        found = self._mget(ids, {"_source_includes": [VECTOR_FIELD]})
+        return {
+            cid: np.asarray(src[VECTOR_FIELD], dtype=np.float32)
+            for cid, src in found.items()
+            if src.get(VECTOR_FIELD) is not None
+        }
+
+    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        if not ids:
+            return []
+        self._ensure_index()
+        found = self._mget(ids, {"_source_excludes": _HIT_SOURCE_EXCLUDES})
+        return [self._chunk(found[i]) for i in ids if i in found]
+
+    def dense_search(
+        self, vector: np.ndarray, k: int, filters: SearchFilter | None = None
+    ) -> list[ScoredChunk]:
+        vec = np.asarray(vector, dtype=np.float32)
+        if k <= 0 or not np.any(vec):  # cosine is undefined for a zero vector (OpenSearch rejects it)
+            return []
+        self._read_own_writes()
+        hits = self._hits(knn_query(vec.tolist(), k, filters), "k-NN search")
+        return [
+            ScoredChunk(chunk=self._chunk(h["_source"]), score=cosine_from_score(h["_score"]))
+            for h in hits[:k]
+        ]
+
+    def lexical_search(self, query: str, k: int, filters: SearchFilter | None = None) -> list[ScoredChunk]:
+        if k <= 0 or not query.strip():
+            return []
+        self._read_own_writes()
+        hits = self._hits(match_query(query, k, filters), "BM25 search")
+        return [ScoredChunk(chunk=self._chunk(h["_source"]), score=float(h["_score"])) for h in hits[:k]]
+
+    def count_chunks(self) -> int:
+        self._read_own_writes()
+        with self._backend("count"):
+            return int(self.client.count(index=self.index)["count"])
+
+    def count_documents(self) -> int:
+        """Exact (a paged composite aggregation; ``cardinality`` would be approximate)."""
+        return sum(1 for _ in self._composite(["source"], "count of documents"))
+
+    def health(self) -> IndexHealth:
+        try:
+            self._ensure_index()
+            with self._backend("health check"):
+                cluster = self.client.cluster.health(index=self.index)
+                status = str(cluster.get("status", "unknown"))
+                if status == "red":
+                    return IndexHealth(
+                        ok=False,
+                        detail=f"{self._where} is red ({cluster.get('unassigned_shards', '?')} unassigned "
+                        "shards); searches may fail or miss chunks",
+                    )
+                count = int(self.client.count(index=self.index)["count"])
+        except StoreError as exc:
+            return IndexHealth(ok=False, detail=str(exc))
+        return IndexHealth(ok=True, detail=f"{count} chunks in OpenSearch index '{self.index}' ({status})")
