@@ -378,5 +378,65 @@ def remove(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
         raise click.ClickException("none of the given paths is in the index")
 
 
+# --------------------------------------------------------------------------- serve
+
+
+@cli.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="RAG_EXPLORER_SERVE_HOST",
+    help="Address to listen on [env RAG_EXPLORER_SERVE_HOST]; 0.0.0.0 exposes it to your network.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    envvar="RAG_EXPLORER_SERVE_PORT",
+    help="Port to listen on [env RAG_EXPLORER_SERVE_PORT]; 0 picks a free one.",
+)
+@click.pass_obj
+def serve(state: State, host: str, port: int) -> None:
+    """Serve the HTTP API locally: POST /query, POST /search, GET /health, GET /docs, ...
+
+    Each request goes through the same code as the AWS Lambda functions behind API Gateway, so the
+    answers, status codes and error bodies are the ones the deployed API gives. Stop with Ctrl-C.
+    """
+    from shared.errors import StoreUnavailableError
+
+    service = state.service()
+    with _user_errors():
+        service.embedder.embed_query("warm up")  # load the model before the first request
+        try:
+            service.store  # noqa: B018 - open the index (or fail now on a bad one)
+        except StoreUnavailableError as exc:
+            click.echo(
+                f"warning: the store is unavailable ({exc}); requests get 503 until it is back", err=True
+            )
+
+    from local_cli.server import make_server
+    from shared.http_api import create_app
+
+    app = create_app(service)
+    try:
+        server = make_server(host, port, app.resolve, log=lambda line: click.echo(line, err=True))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    click.echo(
+        f"RAG Explorer API on {server.url} (docs: {server.url}/docs, store: {service.settings.store}); "
+        "press Ctrl-C to stop",
+        err=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    click.echo("stopped", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     cli()

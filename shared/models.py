@@ -166,3 +166,54 @@ class StatusResponse(_Model):
     chunks: int
     lexical_chunks: int
     health: IndexHealth
+
+
+# --------------------------------------------------------------------------- HTTP API: requests and errors
+
+MAX_REQUEST_TEXT_CHARS = 10_000
+"""Hard ceiling on a question or query in an API request; the ``max_question_chars`` setting (2000 by
+default) is checked on top of it."""
+
+
+class QueryRequest(_Model):
+    """Body of ``POST /query``: the same inputs as ``rag-explorer ask``."""
+
+    question: str = Field(
+        min_length=1, max_length=MAX_REQUEST_TEXT_CHARS, description="The question to answer."
+    )
+    max_chunks: int | None = Field(
+        default=None, ge=1, le=20, description="Retrieved chunks the answer is drawn from (default 5)."
+    )
+    confidence_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Refuse below this confidence (default 0.5)."
+    )
+    filters: SearchFilter | None = Field(default=None, description="Only search some documents.")
+
+
+class SearchRequest(_Model):
+    """Body of ``POST /search``: the same inputs as ``rag-explorer search``."""
+
+    query: str = Field(min_length=1, max_length=MAX_REQUEST_TEXT_CHARS, description="The text to search for.")
+    k: int | None = Field(default=None, ge=1, le=100, description="Number of hits (default 5).")
+    filters: SearchFilter | None = Field(default=None, description="Only search some documents.")
+
+
+class FieldError(_Model):
+    """One problem with one field of a request."""
+
+    loc: list[str | int] = Field(description='Where the problem is, e.g. ["body", "question"].')
+    type: str = Field(description="Machine-readable kind, e.g. missing, string_too_long, extra_forbidden.")
+    msg: str = Field(description="Human-readable explanation.")
+
+
+class ErrorResponse(_Model):
+    """The body of every error response of the HTTP API."""
+
+    error: str = Field(
+        description="Machine-readable code: validation_error, malformed_json, payload_too_large, not_found, "
+        "method_not_allowed, unsupported_media_type, store_unavailable, internal_error."
+    )
+    message: str = Field(description="Human-readable explanation.")
+    details: list[FieldError] = Field(default_factory=list, description="Field errors, for validation_error.")
+    request_id: str | None = Field(default=None, description="The API Gateway request id.")
+    timestamp: str = Field(description="When the error happened (ISO 8601, UTC).")

@@ -37,3 +37,23 @@ def hash_embedder():  # type: ignore[no-untyped-def]
     from shared.embeddings.hashing import HashingEmbedder
 
     return HashingEmbedder(256)
+
+
+class FakeLambdaContext:
+    """The parts of ``LambdaContext`` that handlers and Powertools read."""
+
+    function_name = "rag-explorer-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:rag-explorer-test"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/rag-explorer-test"
+    log_stream_name = "2024/01/01/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

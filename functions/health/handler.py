@@ -1,0 +1,35 @@
+"""Health Lambda (API Gateway REST proxy): GET /health (liveness) and GET /health/detailed (readiness).
+
+It serves the same resolver as the query Lambda (:func:`shared.http_api.create_app`); API Gateway sends
+it only the /health routes. ``GET /health`` calls no dependency, so it stays cheap: nothing heavy loads
+until ``GET /health/detailed`` checks the store, the embedder and the document bucket.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.http_api import create_app
+from shared.observability import PowertoolsMetrics
+from shared.service import RagService
+from shared.settings import load_settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="RagExplorer")
+# an invocation may publish no metric (a health check, a rejected request): expected, not worth a warning
+warnings.filterwarnings("ignore", "No application metrics to publish")
+service = RagService(load_settings())
+app = create_app(service, metrics=PowertoolsMetrics(metrics), logger=logger)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

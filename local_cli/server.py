@@ -1,0 +1,251 @@
+"""The local HTTP server behind `rag-explorer serve`: API Gateway in front of the Lambda resolver, in-process.
+
+Each HTTP request becomes an API Gateway REST proxy event (payload version 1.0) and goes to the same
+resolver that the query and health Lambdas run (:func:`shared.http_api.create_app`); the proxy result
+becomes the HTTP response. Like one Lambda instance, the resolver handles one request at a time (a lock),
+while the threaded server keeps accepting connections.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+#: API Gateway rejects larger payloads itself; the resolver's own (smaller) limit applies below this.
+MAX_GATEWAY_BODY_BYTES = 10 * 1024 * 1024
+STAGE = "local"
+
+Resolver = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class LocalLambdaContext:
+    """What the resolver reads of a Lambda context."""
+
+    function_name = "rag-explorer-serve"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 0
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:rag-explorer-serve"
+    log_group_name = "local"
+    log_stream_name = "local"
+
+    def __init__(self, request_id: str) -> None:
+        self.aws_request_id = request_id
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def build_event(
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    *,
+    source_ip: str,
+    request_id: str,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event for one HTTP request (``target`` is the request-line path)."""
+    parts = urlsplit(target)
+    path = unquote(parts.path) or "/"
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in headers:
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    text: str | None
+    encoded = False
+    if not body:
+        text = None
+    else:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode("ascii"), True
+    now = datetime.now(UTC)
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": single,
+        "multiValueHeaders": multi,
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": single.get("Host", "localhost"),
+            "httpMethod": method,
+            "identity": {"sourceIp": source_ip, "userAgent": single.get("User-Agent")},
+            # like a custom domain: the stage is not part of the path, so /docs "Try it out" works here
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "resourcePath": path,
+            "stage": STAGE,
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+def _error_body(code: str, message: str, request_id: str) -> bytes:
+    from shared.models import ErrorResponse
+
+    return (
+        ErrorResponse(
+            error=code,
+            message=message,
+            request_id=request_id,
+            timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        )
+        .model_dump_json()
+        .encode("utf-8")
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LocalApiServer
+    protocol_version = "HTTP/1.1"
+    server_version = "rag-explorer-serve"
+
+    def do_GET(self) -> None:
+        self._proxy()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None  # one line per request is written by _proxy instead
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status_sent = status
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _read_body(self, request_id: str) -> bytes | None:
+        """The request body, or None after answering an error (the connection is then closed)."""
+        length_header = self.headers.get("Content-Length")
+        json_type = [("Content-Type", "application/json")]
+        if length_header is None:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                self.close_connection = True
+                body = _error_body("length_required", "send a Content-Length header", request_id)
+                self._send(HTTPStatus.LENGTH_REQUIRED, json_type, body)
+                return None
+            return b""
+        try:
+            length = int(length_header)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            self._send(
+                HTTPStatus.BAD_REQUEST,
+                json_type,
+                _error_body("bad_request", "bad Content-Length", request_id),
+            )
+            return None
+        if length > MAX_GATEWAY_BODY_BYTES:
+            self.close_connection = True
+            message = f"the request body is {length} bytes; the limit is {MAX_GATEWAY_BODY_BYTES}"
+            self._send(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                json_type,
+                _error_body("payload_too_large", message, request_id),
+            )
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _proxy(self) -> None:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        self.status_sent = 0
+        body = self._read_body(request_id)
+        if body is not None:
+            event = build_event(
+                self.command,
+                self.path,
+                list(self.headers.items()),
+                body,
+                source_ip=self.client_address[0],
+                request_id=request_id,
+            )
+            result = self.server.invoke(event, LocalLambdaContext(request_id))
+            self._send(*_from_proxy_result(result))
+        self.server.log(
+            f'{self.client_address[0]} "{self.command} {self.path}" {self.status_sent} '
+            f"{(time.perf_counter() - started) * 1000:.1f}ms request_id={request_id}"
+        )
+
+
+def _from_proxy_result(result: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    status = int(result.get("statusCode", 500))
+    headers: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        seen.add(name.lower())
+        headers.extend((name, str(v)) for v in values)
+    for name, value in (result.get("headers") or {}).items():
+        if name.lower() not in seen:
+            headers.append((name, str(value)))
+    raw = result.get("body") or ""
+    payload = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode("utf-8")
+    return status, headers, payload
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], resolver: Resolver, *, log: Callable[[str], None]) -> None:
+        self.resolver = resolver
+        self.log = log
+        self._lock = threading.Lock()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[0], self.server_address[1]
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{name}]" if ":" in name else name
+        return f"http://{shown}:{port}"
+
+    def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with self._lock:  # the resolver keeps the current event in class state: one request at a time
+            try:
+                return self.resolver(event, context)
+            except Exception as exc:  # the resolver maps errors itself; this is a last resort
+                self.log(f"unhandled error: {exc!r}")
+                body = _error_body("internal_error", "internal error", event["requestContext"]["requestId"])
+                return {
+                    "statusCode": 500,
+                    "headers": {"Content-Type": "application/json"},
+                    "body": body.decode(),
+                }
+
+
+def make_server(host: str, port: int, resolver: Resolver, *, log: Callable[[str], None]) -> LocalApiServer:
+    """Bind (port 0 picks a free port) and return the server; call ``serve_forever()`` to run it."""
+    return LocalApiServer((host, port), resolver, log=log)

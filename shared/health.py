@@ -1,0 +1,189 @@
+"""Health checks: a cheap liveness answer and a detailed report of every dependency.
+
+``GET /health`` never touches a dependency. ``GET /health/detailed`` loads the embedder, asks the store
+for its counts and health (``RagService.status()``) and, when ``RAG_EXPLORER_DOCUMENT_BUCKET`` is set,
+calls ``head_bucket`` on the document bucket. It is ``ok`` only when every configured dependency is.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import shared
+
+if TYPE_CHECKING:
+    from shared.service import RagService
+
+BUCKET_ENV = "RAG_EXPLORER_DOCUMENT_BUCKET"
+_STARTED = time.monotonic()  # module import: the cold start of a Lambda, the start of `serve`
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckResult(_Model):
+    ok: bool = Field(description="False only when the dependency is configured and failing.")
+    status: Literal["ok", "down", "not_configured"]
+    detail: str | None = None
+    latency_ms: float = Field(default=0.0, description="How long the check took.")
+
+
+class StoreCheck(CheckResult):
+    backend: str = Field(description="chroma or opensearch.")
+    documents: int | None = None
+    chunks: int | None = None
+
+
+class EmbedderCheck(CheckResult):
+    name: str | None = None
+    dimension: int | None = None
+    loaded: bool = False
+
+
+class BucketCheck(CheckResult):
+    bucket: str | None = None
+
+
+class HealthResponse(_Model):
+    status: Literal["ok"] = "ok"
+    version: str = Field(description="RAG Explorer version.")
+    uptime_s: float = Field(description="Seconds since this process (Lambda instance) started.")
+
+
+class DetailedHealthResponse(_Model):
+    status: Literal["ok", "unavailable"]
+    version: str
+    uptime_s: float
+    failing: list[str] = Field(default_factory=list, description="Names of the checks that failed.")
+    store: StoreCheck
+    embedder: EmbedderCheck
+    document_bucket: BucketCheck
+    llm_providers: list[str] = Field(
+        default_factory=list, description="Configured LLM providers (answers are extractive: none yet)."
+    )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+def _default_s3_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # a health check must answer quickly: short timeouts, no retry storm
+    config = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1, "mode": "standard"})
+    return boto3.client("s3", config=config)
+
+
+class HealthChecker:
+    def __init__(
+        self,
+        service: RagService,
+        *,
+        bucket: str | None = None,
+        s3_client: Any = None,
+        s3_client_factory: Callable[[], Any] = _default_s3_client,
+        started: float | None = None,
+    ) -> None:
+        self.service = service
+        self.bucket = bucket
+        self._s3 = s3_client
+        self._s3_factory = s3_client_factory
+        self.started = _STARTED if started is None else started
+
+    @classmethod
+    def from_env(cls, service: RagService, **kwargs: Any) -> HealthChecker:
+        return cls(service, bucket=os.environ.get(BUCKET_ENV) or None, **kwargs)
+
+    def _uptime(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
+    def liveness(self) -> HealthResponse:
+        return HealthResponse(version=shared.__version__, uptime_s=self._uptime())
+
+    # ------------------------------------------------------------------ checks
+
+    def check_embedder(self) -> EmbedderCheck:
+        t = time.perf_counter()
+        try:
+            embedder = self.service.embedder
+            embedder.embed_query("health check")  # loads the weights on first use
+        except Exception as exc:  # any failure to load is the answer of the check
+            return EmbedderCheck(ok=False, status="down", detail=_short(exc), latency_ms=_ms(t))
+        return EmbedderCheck(
+            ok=True,
+            status="ok",
+            name=embedder.name,
+            dimension=embedder.dimension,
+            loaded=True,
+            latency_ms=_ms(t),
+        )
+
+    def check_store(self) -> StoreCheck:
+        backend = self.service.settings.store
+        t = time.perf_counter()
+        try:
+            status = self.service.status()
+        except Exception as exc:
+            return StoreCheck(ok=False, status="down", backend=backend, detail=_short(exc), latency_ms=_ms(t))
+        return StoreCheck(
+            ok=status.health.ok,
+            status="ok" if status.health.ok else "down",
+            backend=backend,
+            detail=status.health.detail,
+            documents=status.documents,
+            chunks=status.chunks,
+            latency_ms=_ms(t),
+        )
+
+    def check_bucket(self) -> BucketCheck:
+        if not self.bucket:
+            return BucketCheck(ok=True, status="not_configured", detail=f"{BUCKET_ENV} is not set")
+        t = time.perf_counter()
+        try:
+            if self._s3 is None:
+                self._s3 = self._s3_factory()
+            self._s3.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            return BucketCheck(
+                ok=False, status="down", bucket=self.bucket, detail=_short(exc), latency_ms=_ms(t)
+            )
+        return BucketCheck(ok=True, status="ok", bucket=self.bucket, latency_ms=_ms(t))
+
+    def detailed(self) -> DetailedHealthResponse:
+        embedder = self.check_embedder()
+        store = (
+            self.check_store()
+            if embedder.ok
+            else StoreCheck(
+                ok=False,
+                status="down",
+                backend=self.service.settings.store,
+                detail="not checked: the embedder is not available",
+            )
+        )
+        bucket = self.check_bucket()
+        checks = {"store": store, "embedder": embedder, "document_bucket": bucket}
+        failing = [name for name, check in checks.items() if not check.ok]
+        return DetailedHealthResponse(
+            status="unavailable" if failing else "ok",
+            version=shared.__version__,
+            uptime_s=self._uptime(),
+            failing=failing,
+            store=store,
+            embedder=embedder,
+            document_bucket=bucket,
+            llm_providers=[],
+        )

@@ -1,0 +1,363 @@
+"""The HTTP API as one Powertools ``APIGatewayRestResolver``: query, search, health and the OpenAPI docs.
+
+The query Lambda, the health Lambda and ``rag-explorer serve`` all build their app with
+:func:`create_app`, so an API Gateway REST proxy event gets the same answer everywhere.
+
+Routes: ``POST /query`` (an :class:`~shared.models.AskResponse`, like ``rag-explorer ask --json``),
+``POST /search`` (a :class:`~shared.models.SearchResponse`), ``GET /health``, ``GET /health/detailed``,
+``GET /openapi.json`` and ``GET /docs`` (Swagger UI; ``/docs?format=json`` is the spec too).
+
+Every error has the body :class:`~shared.models.ErrorResponse`: malformed JSON 400, unknown route 404,
+wrong method 405, body over 64 KiB 413, content type other than JSON 415, invalid fields 422 (each
+field listed), store unavailable 503, anything unexpected 500 (logged with its traceback, never sent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+import shared
+from shared.errors import RagExplorerError, StoreError, StoreUnavailableError
+from shared.health import DetailedHealthResponse, HealthChecker, HealthResponse
+from shared.models import (
+    AskResponse,
+    ErrorResponse,
+    FieldError,
+    QueryRequest,
+    SearchRequest,
+    SearchResponse,
+)
+from shared.observability import LoggerLike, MetricsSink, NullMetrics
+from shared.service import InvalidRequestError, RagService
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+API_TITLE = "RAG Explorer API"
+API_DESCRIPTION = (
+    "Answers questions from your documentation with numbered citations, or refuses with reasons. "
+    "Every error has the same body: error, message, details, request_id, timestamp."
+)
+QUERY_ROUTES = frozenset({"/query", "/search"})
+
+
+class PayloadTooLargeError(Exception):
+    """The request body is larger than the API accepts."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the request body is {size} bytes; the limit is {limit}")
+        self.size = size
+        self.limit = limit
+
+
+class FieldValidationError(Exception):
+    """A field broke a rule that only the running service knows (e.g. the configured question length)."""
+
+    def __init__(self, loc: list[str | int], type_: str, msg: str) -> None:
+        super().__init__(msg)
+        self.error = FieldError(loc=loc, type=type_, msg=msg)
+
+
+def _error_responses(*codes: int) -> dict[int, Any]:
+    descriptions = {
+        400: "Malformed JSON",
+        413: "Request body too large",
+        415: "Content type is not JSON",
+        422: "Invalid request: every invalid field is listed in details",
+        503: "The search index is unavailable; retry later",
+        500: "Internal error",
+    }
+    return {
+        code: {
+            "description": descriptions[code],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorResponse}},
+        }
+        for code in codes
+    }
+
+
+def _ok(model: type, description: str) -> dict[int, Any]:
+    return {200: {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}}
+
+
+def _json_loads(limit: int) -> Any:
+    def loads(data: str | bytes | bytearray) -> Any:
+        size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+        if size > limit:
+            raise PayloadTooLargeError(size, limit)
+        return json.loads(data)
+
+    return loads
+
+
+def create_app(
+    service: RagService,
+    *,
+    metrics: MetricsSink | None = None,
+    health: HealthChecker | None = None,
+    logger: LoggerLike | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> APIGatewayRestResolver:
+    """Build the resolver. ``service`` is used lazily: nothing heavy loads until a route needs it."""
+    sink: MetricsSink = metrics or NullMetrics()
+    logger_: LoggerLike = logger or log
+    checker = health or HealthChecker.from_env(service)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_json_loads(max_body_bytes))
+    openapi: dict[str, str] = {}
+    routes: dict[str, set[str]] = {}
+
+    def register(method: str, path: str) -> None:
+        routes.setdefault(path, set()).add(method)
+
+    # ------------------------------------------------------------------ helpers
+
+    def request_id() -> str | None:
+        try:
+            rid = app.current_event.request_context.request_id
+        except (KeyError, TypeError, AttributeError):
+            rid = None
+        if not rid:
+            rid = getattr(app.lambda_context, "aws_request_id", None)
+        return rid
+
+    def error(
+        status: int, code: str, message: str, details: list[FieldError] | None = None, **headers: str
+    ) -> Response[str]:
+        path = app.current_event.path
+        if path in QUERY_ROUTES:
+            sink.count("QueryFailure", ErrorType=code)
+        body = ErrorResponse(
+            error=code,
+            message=message,
+            details=details or [],
+            request_id=request_id(),
+            timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        )
+        return Response(
+            status_code=status,
+            content_type=content_types.APPLICATION_JSON,
+            body=body.model_dump_json(),
+            headers=headers or None,
+        )
+
+    def check_text(text: str, field: str, what: str) -> None:
+        stripped = text.strip()
+        if not stripped:
+            raise FieldValidationError(["body", field], "string_too_short", f"the {what} is empty")
+        limit = service.settings.max_question_chars
+        if len(stripped) > limit:
+            raise FieldValidationError(
+                ["body", field],
+                "string_too_long",
+                f"the {what} is {len(stripped)} characters long; the limit is {limit}",
+            )
+
+    def timed_success(started: float) -> None:
+        sink.milliseconds("QueryLatency", (time.perf_counter() - started) * 1000)
+        sink.count("QuerySuccess")
+
+    # ------------------------------------------------------------------ routes
+
+    @app.post(
+        "/query",
+        summary="Answer a question with citations, or refuse with reasons",
+        description="Returns exactly what `rag-explorer ask --json` prints.",
+        responses={**_ok(AskResponse, "An answer or a refusal"), **_error_responses(400, 413, 415, 422, 503)},
+        tags=["query"],
+    )
+    def query(request: Annotated[QueryRequest, Body()]) -> AskResponse:
+        check_text(request.question, "question", "question")
+        started = time.perf_counter()
+        response = service.ask(
+            request.question,
+            max_chunks=request.max_chunks,
+            confidence_threshold=request.confidence_threshold,
+            filters=request.filters,
+        )
+        timed_success(started)
+        return response
+
+    register("POST", "/query")
+
+    @app.post(
+        "/search",
+        summary="The chunks that best match a query (hybrid: embeddings + BM25)",
+        description="Returns exactly what `rag-explorer search --json` prints.",
+        responses={
+            **_ok(SearchResponse, "The hits, best first"),
+            **_error_responses(400, 413, 415, 422, 503),
+        },
+        tags=["query"],
+    )
+    def search(request: Annotated[SearchRequest, Body()]) -> SearchResponse:
+        check_text(request.query, "query", "query")
+        started = time.perf_counter()
+        response = service.search(request.query, k=request.k, filters=request.filters)
+        timed_success(started)
+        return response
+
+    register("POST", "/search")
+
+    @app.get("/health", summary="Liveness: the function answers (no dependency is called)", tags=["health"])
+    def health_live() -> HealthResponse:
+        return checker.liveness()
+
+    register("GET", "/health")
+
+    @app.get(
+        "/health/detailed",
+        summary="Readiness: store, embedder and document bucket",
+        responses={
+            200: {
+                "description": "Every dependency is reachable",
+                "content": {content_types.APPLICATION_JSON: {"model": DetailedHealthResponse}},
+            },
+            503: {
+                "description": "A dependency is down; `failing` names it",
+                "content": {content_types.APPLICATION_JSON: {"model": DetailedHealthResponse}},
+            },
+        },
+        tags=["health"],
+    )
+    def health_detailed() -> Response[DetailedHealthResponse]:
+        report = checker.detailed()
+        status = HTTPStatus.OK if report.status == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
+        if report.failing:
+            logger_.warning("detailed health check failed: %s", ", ".join(report.failing))
+        return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=report)
+
+    register("GET", "/health/detailed")
+
+    @app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
+    def openapi_json() -> Response[str]:
+        if "spec" not in openapi:
+            openapi["spec"] = app.get_openapi_json_schema(
+                title=API_TITLE, version=shared.__version__, description=API_DESCRIPTION
+            )
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi["spec"])
+
+    register("GET", "/openapi.json")
+
+    app.enable_swagger(path="/docs", title=API_TITLE, version=shared.__version__, description=API_DESCRIPTION)
+    register("GET", "/docs")
+
+    # ------------------------------------------------------------------ errors
+
+    @app.not_found
+    def not_found(_exc: NotFoundError) -> Response[str]:
+        path = app.current_event.path
+        allowed = routes.get(path)
+        if allowed:
+            methods = ", ".join(sorted(allowed))
+            return error(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                f"{app.current_event.http_method} is not allowed on {path}; use {methods}",
+                Allow=methods,
+            )
+        return error(HTTPStatus.NOT_FOUND, "not_found", f"no route {path}; see /docs for the API")
+
+    def body_size() -> int:
+        raw = app.current_event.body or ""
+        return len(raw) * 3 // 4 if app.current_event.is_base64_encoded else len(raw.encode("utf-8"))
+
+    def wrong_body() -> Response[str] | None:
+        """413 or 415 for a body that is too large or not JSON (whatever the parser made of it)."""
+        size = body_size()
+        if size > max_body_bytes:
+            return too_large(PayloadTooLargeError(size, max_body_bytes))
+        content_type = (app.current_event.headers.get("content-type") or "").strip().lower()
+        if content_type and not content_type.startswith(content_types.APPLICATION_JSON):
+            return unsupported_type(None)
+        return None
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(exc: RequestValidationError) -> Response[str]:
+        problem = wrong_body()
+        if problem is not None:
+            return problem
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            problem = next(e for e in errors if e.get("type") == "json_invalid")
+            detail = (problem.get("ctx") or {}).get("error", "invalid JSON")
+            return error(
+                HTTPStatus.BAD_REQUEST, "malformed_json", f"the request body is not valid JSON: {detail}"
+            )
+        details = [
+            FieldError(
+                loc=[p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+                type=str(e.get("type", "invalid")),
+                msg=str(e.get("msg", "invalid value")),
+            )
+            for e in errors
+        ]
+        fields = ", ".join(".".join(str(p) for p in d.loc[1:] or d.loc) for d in details)
+        return error(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", f"invalid request: {fields}", details
+        )
+
+    @app.exception_handler(FieldValidationError)
+    def invalid_field(exc: FieldValidationError) -> Response[str]:
+        return error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", exc.error.msg, [exc.error])
+
+    @app.exception_handler(InvalidRequestError)
+    def invalid_input(exc: InvalidRequestError) -> Response[str]:
+        return error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", str(exc))
+
+    @app.exception_handler(PayloadTooLargeError)
+    def too_large(exc: PayloadTooLargeError) -> Response[str]:
+        return error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", str(exc))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_type(_exc: RequestUnsupportedContentType | None) -> Response[str]:
+        if body_size() > max_body_bytes:
+            return too_large(PayloadTooLargeError(body_size(), max_body_bytes))
+        return error(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        )
+
+    @app.exception_handler(StoreError)
+    def store_down(exc: StoreError) -> Response[str]:
+        logger_.error("store error: %s", exc, exc_info=exc)
+        code = "store_unavailable" if isinstance(exc, StoreUnavailableError) else "store_error"
+        return error(
+            HTTPStatus.SERVICE_UNAVAILABLE, code, "the search index is unavailable right now; retry later"
+        )
+
+    @app.exception_handler(ServiceError)
+    def service_error(exc: ServiceError) -> Response[str]:
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+        return error(exc.status_code, code, exc.msg if isinstance(exc.msg, str) else json.dumps(exc.msg))
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response[str]:
+        kind = "configuration or model error" if isinstance(exc, RagExplorerError) else "unexpected error"
+        logger_.error(
+            "%s while handling %s %s",
+            kind,
+            app.current_event.http_method,
+            app.current_event.path,
+            exc_info=exc,
+        )
+        return error(
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            "internal_error",
+            f"internal error; quote request id {request_id()} when reporting it",
+        )
+
+    return app
