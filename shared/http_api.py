@@ -27,6 +27,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 import shared
@@ -52,6 +53,7 @@ API_DESCRIPTION = (
     "Every error has the same body: error, message, details, request_id, timestamp."
 )
 QUERY_ROUTES = frozenset({"/query", "/search"})
+QUERY_ERRORS = (400, 413, 415, 422, 503, 500)
 
 
 class PayloadTooLargeError(Exception):
@@ -103,6 +105,27 @@ def _json_loads(limit: int) -> Any:
     return loads
 
 
+class ApiResolver(APIGatewayRestResolver):
+    """The Powertools resolver, with an OpenAPI document that shows only this API's error model.
+
+    With validation on, Powertools documents a 422 ``HTTPValidationError`` on every route; this API's
+    422 (and every other error) is :class:`~shared.models.ErrorResponse`, declared per route instead.
+    """
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPI:
+        spec = super().get_openapi_schema(*args, **kwargs)
+        data = spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+        for item in data.get("paths", {}).values():
+            for operation in item.values():
+                responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+                if "HTTPValidationError" in json.dumps(responses.get("422", {})):
+                    responses.pop("422")
+        schemas = data.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+            schemas.pop(name, None)
+        return OpenAPI.model_validate(data)
+
+
 def create_app(
     service: RagService,
     *,
@@ -110,12 +133,12 @@ def create_app(
     health: HealthChecker | None = None,
     logger: LoggerLike | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
-) -> APIGatewayRestResolver:
+) -> ApiResolver:
     """Build the resolver. ``service`` is used lazily: nothing heavy loads until a route needs it."""
     sink: MetricsSink = metrics or NullMetrics()
     logger_: LoggerLike = logger or log
     checker = health or HealthChecker.from_env(service)
-    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_json_loads(max_body_bytes))
+    app = ApiResolver(enable_validation=True, json_body_deserializer=_json_loads(max_body_bytes))
     openapi: dict[str, str] = {}
     routes: dict[str, set[str]] = {}
 
@@ -175,7 +198,10 @@ def create_app(
         "/query",
         summary="Answer a question with citations, or refuse with reasons",
         description="Returns exactly what `rag-explorer ask --json` prints.",
-        responses={**_ok(AskResponse, "An answer or a refusal"), **_error_responses(400, 413, 415, 422, 503)},
+        responses={
+            **_ok(AskResponse, "An answer or a refusal"),
+            **_error_responses(*QUERY_ERRORS),
+        },
         tags=["query"],
     )
     def query(request: Annotated[QueryRequest, Body()]) -> AskResponse:
@@ -198,7 +224,7 @@ def create_app(
         description="Returns exactly what `rag-explorer search --json` prints.",
         responses={
             **_ok(SearchResponse, "The hits, best first"),
-            **_error_responses(400, 413, 415, 422, 503),
+            **_error_responses(*QUERY_ERRORS),
         },
         tags=["query"],
     )
@@ -211,7 +237,12 @@ def create_app(
 
     register("POST", "/search")
 
-    @app.get("/health", summary="Liveness: the function answers (no dependency is called)", tags=["health"])
+    @app.get(
+        "/health",
+        summary="Liveness: the function answers (no dependency is called)",
+        responses={**_ok(HealthResponse, "The function is up")},
+        tags=["health"],
+    )
     def health_live() -> HealthResponse:
         return checker.liveness()
 

@@ -211,7 +211,7 @@ class ErrorResponse(_Model):
 
     error: str = Field(
         description="Machine-readable code: validation_error, malformed_json, payload_too_large, not_found, "
-        "method_not_allowed, unsupported_media_type, store_unavailable, internal_error."
+        "method_not_allowed, unsupported_media_type, store_unavailable, store_error, internal_error."
     )
     message: str = Field(description="Human-readable explanation.")
     details: list[FieldError] = Field(default_factory=list, description="Field errors, for validation_error.")
