@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -231,6 +232,12 @@ class LocalApiServer(ThreadingHTTPServer):
         name = host.decode() if isinstance(host, bytes) else str(host)
         shown = f"[{name}]" if ":" in name else name
         return f"http://{shown}:{port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection-level failure (e.g. the client went away): one log line, no traceback."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ConnectionError):
+            self.log(f"error serving {client_address[0]}: {exc!r}")
 
     def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         with self._lock:  # the resolver keeps the current event in class state: one request at a time

@@ -258,6 +258,17 @@ def test_health_detailed_reports_a_missing_bucket(
     assert report["store"]["ok"] and report["embedder"]["ok"]
 
 
+def test_fixture_event_with_an_encoded_key(aws: Aws, lambda_context: Any) -> None:
+    event = json.loads((EVENTS / "sqs_s3_event.json").read_text(encoding="utf-8"))
+    bucket = json.loads(event["Records"][0]["body"])["Records"][0]["s3"]["bucket"]["name"]
+    if bucket not in {b["Name"] for b in aws.s3.list_buckets()["Buckets"]}:
+        aws.s3.create_bucket(Bucket=bucket)
+    aws.s3.put_object(Bucket=bucket, Key="handbook/getting started.md", Body=KEYS_MD)  # "getting+started"
+    ingest = load_handler("ingest")
+    assert ingest.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    assert f"s3://{bucket}/handbook/getting started.md" in sources(ingest)
+
+
 # --------------------------------------------------------------------------- delivery guarantees
 
 
