@@ -18,8 +18,10 @@ import click
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from shared.client import RemoteClient
     from shared.models import AskResponse, IngestSummary, SearchFilter, SearchResponse
     from shared.service import RagService
+    from shared.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,19 +30,51 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class State:
-    def __init__(self, home: str | None) -> None:
+    def __init__(self, home: str | None, endpoint: str | None = None, api_key: str | None = None) -> None:
         self.home = home
+        self.flags = {"home": home, "endpoint": endpoint, "api_key": api_key}
+        self._settings: Settings | None = None
         self._service: RagService | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from shared.settings import load_settings
+
+            with _user_errors():
+                self._settings = load_settings(self.flags)
+        return self._settings
+
+    @property
+    def remote(self) -> bool:
+        return self.settings().endpoint is not None
 
     def service(self) -> RagService:
         if self._service is None:
             from shared.service import RagService
-            from shared.settings import load_settings
 
-            with _user_errors():
-                self._service = RagService(load_settings({"home": self.home}))
-        assert self._service is not None
+            self._service = RagService(self.settings())
         return self._service
+
+    def local_only(self, command: str) -> RagService:
+        if self.remote:
+            raise click.ClickException(
+                f"`{command}` works on the local index; to update the cloud index, upload documents with "
+                "`rag-explorer push` (or drop --endpoint / RAG_EXPLORER_ENDPOINT)"
+            )
+        return self.service()
+
+    def client(self, endpoint: str | None = None) -> RemoteClient:
+        from shared.client import RemoteClient
+
+        s = self.settings()
+        url = endpoint or s.endpoint
+        assert url is not None
+        with _user_errors():
+            return RemoteClient(url, s.api_key)
+
+    def backend(self) -> RagService | RemoteClient:
+        """Where `ask`, `search` and `eval` go: the deployed API in remote mode, else the local index."""
+        return self.client() if self.remote else self.service()
 
 
 class _user_errors:
@@ -138,8 +172,16 @@ def _run_batch(path: Path, key_names: tuple[str, ...], handle: Callable[[str], B
     type=click.Path(file_okay=False, path_type=str),
     help="Folder holding the index and settings.json [env RAG_EXPLORER_HOME; default ~/.rag-explorer].",
 )
+@click.option(
+    "--endpoint",
+    envvar="RAG_EXPLORER_ENDPOINT",
+    help="Use the deployed HTTP API at this URL instead of the local index [env RAG_EXPLORER_ENDPOINT].",
+)
+@click.option(
+    "--api-key", envvar="RAG_EXPLORER_API_KEY", help="API key for --endpoint [env RAG_EXPLORER_API_KEY]."
+)
 @click.pass_context
-def cli(ctx: click.Context, home: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, endpoint: str | None, api_key: str | None) -> None:
     """Answer questions from your documentation, with citations — or say honestly that it can't.
 
     \b
@@ -147,7 +189,7 @@ def cli(ctx: click.Context, home: str | None) -> None:
     rag-explorer ask "How do I rotate my API key?"
     rag-explorer search "api key rotation" -k 10
     """
-    ctx.obj = State(home)
+    ctx.obj = State(home, endpoint, api_key)
 
 
 # --------------------------------------------------------------------------- ingest
@@ -169,7 +211,7 @@ def ingest(state: State, paths: tuple[Path, ...], prune: bool, strict: bool, as_
     """
     from shared.loaders import iter_files
 
-    service = state.service()
+    service = state.local_only("ingest")
     files = list(iter_files(paths))
     with _user_errors():
         service.embedder  # noqa: B018 - load the model before the progress bar starts
@@ -237,7 +279,7 @@ def ask(
     """Answer QUESTION with numbered citations, or refuse with reasons."""
     if (question is None) == (batch is None):
         raise click.UsageError("give a QUESTION or --batch FILE (not both)")
-    service = state.service()
+    service = state.backend()
     filters = _filters(source_prefix, tags)
 
     def handle(q: str) -> AskResponse:
@@ -307,7 +349,7 @@ def search(
     """Show the chunks that best match QUERY (hybrid: embeddings + BM25)."""
     if (query is None) == (batch is None):
         raise click.UsageError("give a QUERY or --batch FILE (not both)")
-    service = state.service()
+    service = state.backend()
     filters = _filters(source_prefix, tags)
 
     def handle(q: str) -> SearchResponse:
@@ -339,7 +381,24 @@ def search(
 @json_option
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
-    """Documents, chunks, embedder, store path and index health."""
+    """Documents, chunks, embedder, store path and index health (remote: the API's detailed health)."""
+    if state.remote:
+        with _user_errors():
+            health = state.client().health()
+        if as_json:
+            click.echo(json.dumps(health, indent=2))
+            return
+        store, embedder = health.get("store") or {}, health.get("embedder") or {}
+        click.echo(f"endpoint:  {state.settings().endpoint}")
+        click.echo(f"status:    {health.get('status')} (version {health.get('version')})")
+        click.echo(
+            f"store:     {store.get('backend')} {store.get('status')}: {store.get('documents')} documents, "
+            f"{store.get('chunks')} chunks"
+        )
+        click.echo(f"embedder:  {embedder.get('name')} ({embedder.get('status')})")
+        if health.get("failing"):
+            click.echo(f"failing:   {', '.join(health['failing'])}")
+        return
     service = state.service()
     with _user_errors():
         st = service.status()
@@ -363,7 +422,7 @@ def status(state: State, as_json: bool) -> None:
 @click.pass_obj
 def remove(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
     """Drop the chunks of documents (a folder drops everything under it). The files may be gone already."""
-    service = state.service()
+    service = state.local_only("remove")
     with _user_errors():
         summary = service.remove(list(paths))
     if as_json:
@@ -376,6 +435,192 @@ def remove(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
     click.echo(f"{len(summary.sources_removed)} documents, {summary.chunks_removed} chunks removed")
     if summary.not_found and not summary.sources_removed:
         raise click.ClickException("none of the given paths is in the index")
+
+
+# --------------------------------------------------------------------------- eval
+
+
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--target",
+    default="local",
+    show_default=True,
+    help="`local` (the index under --home, or --endpoint when set) or an http(s) URL of the API.",
+)
+@click.option("--split", default="test", show_default=True, help="qrels split of a BEIR folder.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Per-question results as JSON Lines; ids already there are skipped (resume).",
+)
+@click.option("--min-ndcg", type=click.FloatRange(0, 1), help="Exit 1 if nDCG@10 is below this.")
+@click.option("--min-hit-rate", type=click.FloatRange(0, 1), help="Exit 1 if hit@5 is below this.")
+@click.option(
+    "--min-refusal-precision", type=click.FloatRange(0, 1), help="Exit 1 if refusal precision is below this."
+)
+@json_option
+@click.pass_obj
+def eval_(
+    state: State,
+    dataset: Path,
+    target: str,
+    split: str,
+    output: Path | None,
+    min_ndcg: float | None,
+    min_hit_rate: float | None,
+    min_refusal_precision: float | None,
+    as_json: bool,
+) -> None:
+    """Measure retrieval and answer quality on DATASET: a BEIR folder or a JSON Lines QA file.
+
+    \b
+    QA lines: {"id": ..., "question": ..., "expected_sources": ["docs/x.md", ...] | null}
+    (null: out of scope, the right outcome is a refusal).
+    """
+    from shared.evaluation import load_dataset, run_eval, summarize
+
+    with _user_errors():
+        ds = load_dataset(dataset, split=split)
+    if target not in ("local",) and not target.startswith(("http://", "https://")):
+        raise click.BadParameter("use `local` or an http(s) URL", param_hint="--target")
+    backend = state.client(target) if target != "local" else state.backend()
+    where = target if target != "local" else (state.settings().endpoint or f"local:{state.settings().home}")
+    if ds.corpus is not None and target == "local" and not state.remote:
+        click.echo(f"ingesting {ds.corpus} (unchanged documents are skipped) ...", err=True)
+        with _user_errors():
+            state.service().ingest([ds.corpus])
+    # the HTTP API caps k at 100; locally more chunks give Recall@100 over 100 distinct documents
+    k = 100 if target != "local" or state.remote else 300
+    bar: Any
+    with (
+        _user_errors(),
+        click.progressbar(length=len(ds.items), label="Evaluating", file=sys.stderr, show_pos=True) as bar,
+    ):
+        results = run_eval(ds, backend, output=output, k=k, on_result=lambda _r: bar.update(1))
+        bar.update(len(ds.items) - bar.pos)
+    summary = summarize(results, dataset=str(dataset), target=where)
+    values = summary.model_dump(by_alias=True)
+    if as_json:
+        click.echo(json.dumps(values, indent=2))
+    else:
+        click.echo(
+            f"{summary.questions} questions ({summary.answerable} answerable, {summary.out_of_scope} out of "
+            f"scope, {summary.errors} errors) against {where}"
+        )
+        for key in (
+            "ndcg@10",
+            "recall@100",
+            "mrr",
+            "hit@5",
+            "answer_rate",
+            "refusal_precision",
+            "refusal_recall",
+            "latency_p50_ms",
+            "latency_p95_ms",
+        ):
+            value = values[key]
+            click.echo(f"  {key:18} {'-' if value is None else value}")
+    failed = [
+        f"{name} {values[key]} < {minimum}"
+        for name, key, minimum in (
+            ("nDCG@10", "ndcg@10", min_ndcg),
+            ("hit@5", "hit@5", min_hit_rate),
+            ("refusal precision", "refusal_precision", min_refusal_precision),
+        )
+        if minimum is not None and (values[key] is None or values[key] < minimum)
+    ]
+    if summary.errors:
+        failed.append(f"{summary.errors} questions failed with errors")
+    if failed and (min_ndcg is not None or min_hit_rate is not None or min_refusal_precision is not None):
+        raise click.ClickException("quality gate failed: " + "; ".join(failed))
+
+
+# --------------------------------------------------------------------------- push
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--bucket",
+    required=True,
+    envvar="RAG_EXPLORER_DOCUMENT_BUCKET",
+    help="The document bucket (stack output DocumentBucketName) [env RAG_EXPLORER_DOCUMENT_BUCKET].",
+)
+@click.option("--prefix", default="", help="Key prefix in the bucket, e.g. handbook/.")
+@click.option("--delete", is_flag=True, help="Delete objects under the prefix whose local file is gone.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@json_option
+def push(path: Path, bucket: str, prefix: str, delete: bool, dry_run: bool, as_json: bool) -> None:
+    """Upload a docs folder to the document bucket (changed files only); the cloud index follows."""
+    import boto3
+
+    from shared.push import push_folder
+
+    def show(item: Any) -> None:
+        if not as_json and item.action != "unchanged":
+            click.echo(
+                f"  {item.action:9} s3://{bucket}/{item.key}" + (f": {item.reason}" if item.reason else "")
+            )
+
+    with _user_errors():
+        summary = push_folder(
+            boto3.client("s3"),
+            path,
+            bucket=bucket,
+            prefix=prefix,
+            delete=delete,
+            dry_run=dry_run,
+            on_file=show,
+        )
+    if as_json:
+        _emit(summary)
+    else:
+        click.echo(
+            f"{summary.uploaded} uploaded, {summary.unchanged} unchanged, {summary.deleted} deleted, "
+            f"{summary.errors} errors" + (" (dry run)" if dry_run else "")
+        )
+    if summary.errors:
+        raise click.ClickException(f"{summary.errors} file(s) could not be pushed")
+
+
+# --------------------------------------------------------------------------- configure
+
+
+@cli.command()
+@click.option("--endpoint", help="Default API URL for remote mode (empty string to clear).")
+@click.option("--api-key", help="Default API key for remote mode (stored with 0600 permissions).")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Any other setting (repeatable).")
+@json_option
+@click.pass_obj
+def configure(
+    state: State, endpoint: str | None, api_key: str | None, pairs: tuple[str, ...], as_json: bool
+) -> None:
+    """Write settings to <home>/settings.json (validated; the file is private to you)."""
+    from shared.settings import DEFAULT_HOME, Settings, save_settings_file
+
+    values: dict[str, Any] = {}
+    if endpoint is not None:
+        values["endpoint"] = endpoint or None
+    if api_key is not None:
+        values["api_key"] = api_key or None
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in Settings.model_fields or key == "home":
+            raise click.BadParameter(f"{pair!r}: expected KEY=VALUE with a known setting", param_hint="--set")
+        values[key] = value
+    if not values:
+        raise click.UsageError("nothing to configure: give --endpoint, --api-key or --set KEY=VALUE")
+    home = Path(state.home or os.environ.get("RAG_EXPLORER_HOME") or DEFAULT_HOME)
+    try:
+        path = save_settings_file(home, values)
+    except ValueError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+    shown = {k: ("***" if k.endswith("key") and v else v) for k, v in values.items()}
+    if as_json:
+        click.echo(json.dumps({"settings_file": str(path), "updated": shown}, indent=2))
+    else:
+        click.echo(f"updated {path}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
 
 
 # --------------------------------------------------------------------------- serve
@@ -406,7 +651,7 @@ def serve(state: State, host: str, port: int) -> None:
     """
     from shared.errors import StoreUnavailableError
 
-    service = state.service()
+    service = state.local_only("serve")
     with _user_errors():
         service.embedder.embed_query("warm up")  # load the model before the first request
         try:

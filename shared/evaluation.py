@@ -176,7 +176,7 @@ def match_sources(ranked: Sequence[str], expected: Mapping[str, int]) -> dict[st
 
 
 class EvalTarget(Protocol):
-    def search(self, question: str, k: int) -> SearchResponse: ...
+    def search(self, query: str, *, k: int) -> SearchResponse: ...
 
     def ask(self, question: str) -> AskResponse: ...
 
@@ -224,7 +224,7 @@ def evaluate_one(target: EvalTarget, item: EvalItem, *, ask: bool, k: int = 100)
         id=item.id, question=item.question, out_of_scope=item.relevant is None, sources=[], latency_ms=0.0
     )
     try:
-        hits = target.search(item.question, k)
+        hits = target.search(item.question, k=k)
         result.sources = dedupe_sources([h.source for h in hits.hits])
         if item.relevant is not None:
             rel = match_sources(result.sources, item.relevant)

@@ -26,6 +26,10 @@ class Settings(BaseModel):
 
     home: Path = Field(default=DEFAULT_HOME, description="Folder holding the index and settings.json.")
 
+    # remote mode: talk to a deployed API (or `rag-explorer serve`) instead of the local index
+    endpoint: str | None = Field(default=None, pattern=r"^https?://", description="Base URL of the HTTP API.")
+    api_key: str | None = Field(default=None, repr=False, description="Sent as x-api-key.")
+
     # store
     store: Literal["chroma", "opensearch"] = Field(
         default="chroma",

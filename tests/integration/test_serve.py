@@ -7,12 +7,9 @@ server is stopped with SIGINT, as Ctrl-C would, and must exit cleanly having log
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +22,7 @@ from click.testing import CliRunner
 
 from local_cli.main import cli
 from shared.models import AskResponse, ErrorResponse, SearchResponse
+from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,12 +40,6 @@ To rotate your API key, open the console and choose Regenerate key. The old key 
 
 Invoices are emailed to the account owner on the first day of every month.
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -88,37 +80,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     docs = base / "docs"
     docs.mkdir()
     (docs / "guide.md").write_text(GUIDE, encoding="utf-8")
-    env = {
-        **os.environ,
-        "RAG_EXPLORER_HOME": str(base / "home"),
-        "RAG_EXPLORER_EMBEDDER": "hash:256",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = {"RAG_EXPLORER_HOME": str(base / "home"), "RAG_EXPLORER_EMBEDDER": "hash:256"}
     result = CliRunner().invoke(cli, ["ingest", str(docs)], env=env)
     assert result.exit_code == 0, result.output
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    srv = Server(f"http://127.0.0.1:{port}", process)
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            with urllib.request.urlopen(srv.url + "/health", timeout=2):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.1)
-    yield srv
-    if process.poll() is None:
-        process.kill()
-        process.communicate()
+    with serve(env) as (url, process):
+        yield Server(url, process)
 
 
 # --------------------------------------------------------------------------- the happy paths

@@ -63,14 +63,14 @@ class FakeTarget:
         self.table = table
         self.calls: list[str] = []
 
-    def search(self, question: str, k: int) -> SearchResponse:
-        self.calls.append(question)
-        sources, _ = self.table[question]
+    def search(self, query: str, *, k: int) -> SearchResponse:
+        self.calls.append(query)
+        sources, _ = self.table[query]
         hits = [
             SearchHit(chunk_id=f"c{i}", source=s, score=1.0 / (i + 1), text="t")
             for i, s in enumerate(sources)
         ]
-        return SearchResponse(query=question, hits=hits[:k])
+        return SearchResponse(query=query, hits=hits[:k])
 
     def ask(self, question: str) -> AskResponse:
         _, decision = self.table[question]
