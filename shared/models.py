@@ -111,6 +111,10 @@ class AskResponse(_Model):
     escalation: str | None = Field(
         default=None, description="What the user can do next when the question is refused."
     )
+    provider: str = Field(
+        default="extractive",
+        description='What produced the answer: "extractive" (offline, quoted sentences) or an LLM provider.',
+    )
 
 
 class BatchError(_Model):

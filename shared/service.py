@@ -12,7 +12,7 @@ from pathlib import Path
 from shared.answering.extractive import ExtractiveAnswerer
 from shared.chunking import Chunker
 from shared.embeddings.base import Embedder
-from shared.errors import RagExplorerError
+from shared.errors import ConfigError, RagExplorerError
 from shared.ingest import Ingestor, ProgressCallback
 from shared.models import (
     AskResponse,
@@ -71,6 +71,12 @@ class RagService:
     @cached_property
     def answerer(self) -> ExtractiveAnswerer:
         s = self.settings
+        generative = [p for p in s.answer_providers if p != "extractive"]
+        if generative:
+            raise ConfigError(
+                f"answer provider(s) {', '.join(generative)} are configured, but this version answers "
+                "extractively only; set answer_providers to [\"extractive\"]"
+            )
         return ExtractiveAnswerer(
             self.embedder, max_sentences=s.max_answer_sentences, threshold=s.confidence_threshold
         )

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import ConfigError
 
@@ -67,11 +67,35 @@ class Settings(BaseModel):
     max_answer_sentences: int = Field(default=3, ge=1, le=10)
     confidence_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
     max_question_chars: int = Field(default=2000, ge=10)
+    answer_providers: list[str] = Field(
+        default_factory=lambda: ["extractive"],
+        description='Ordered answer chain, e.g. ["openai:gpt-4o-mini", "extractive"]; env: comma-separated.',
+    )
     escalation: str = Field(
         default="I can't answer this from the documentation. Please contact support and include your "
         "question; a person will follow up.",
         description="Shown with every refusal.",
     )
+
+    @field_validator("answer_providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: Any) -> Any:
+        if isinstance(value, str):  # RAG_EXPLORER_ANSWER_PROVIDERS=openai:gpt-4o-mini,extractive
+            value = [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("answer_providers")
+    @classmethod
+    def _known_providers(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("give at least one provider (extractive always works)")
+        for name in value:
+            kind, _, model = name.partition(":")
+            if name != "extractive" and (kind not in ("openai", "bedrock") or not model):
+                raise ValueError(
+                    f"unknown answer provider {name!r}: use extractive, openai:<model> or bedrock:<model id>"
+                )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -187,3 +187,13 @@ def test_deflect_bot_alias_is_installed() -> None:
 
     eps = {ep.name: ep.value for ep in md.entry_points(group="console_scripts")}
     assert eps.get("rag-explorer") == eps.get("deflect-bot") == "local_cli.main:cli"
+
+
+def test_answers_name_their_provider_and_unavailable_llms_are_refused_clearly(
+    env: dict[str, str], docs: Path
+) -> None:
+    ingest(env, docs)
+    data = json.loads(run(env, "ask", "How do I rotate my API key?", "--json").stdout)
+    assert data["provider"] == "extractive"
+    r = run({**env, "RAG_EXPLORER_ANSWER_PROVIDERS": "openai:gpt-4o-mini,extractive"}, "ask", "rotate key")
+    assert r.exit_code == 1 and "answers extractively only" in r.output

@@ -54,3 +54,18 @@ def test_save_settings_file_merges_validates_and_is_private(tmp_path: Path) -> N
     with pytest.raises(ValueError):
         save_settings_file(tmp_path, {"chunk_tokens": 5})
     assert json.loads(path.read_text())["chunk_tokens"] == 120  # nothing written on a bad value
+
+
+def test_answer_providers_from_env_are_comma_separated_and_checked(tmp_path: Path) -> None:
+    env = {
+        "RAG_EXPLORER_ANSWER_PROVIDERS": "openai:gpt-4o-mini, bedrock:anthropic.claude-3-haiku-20240307-v1:0,extractive"
+    }
+    s = load_settings({"home": str(tmp_path)}, env=env)
+    assert s.answer_providers == [
+        "openai:gpt-4o-mini",
+        "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
+        "extractive",
+    ]
+    assert load_settings({"home": str(tmp_path)}, env={}).answer_providers == ["extractive"]
+    with pytest.raises(ConfigError, match="unknown answer provider 'gpt4'"):
+        load_settings({"home": str(tmp_path)}, env={"RAG_EXPLORER_ANSWER_PROVIDERS": "gpt4"})
