@@ -263,6 +263,11 @@ def _print_ingest(s: IngestSummary) -> None:
 @click.option(
     "--threshold", "confidence_threshold", type=click.FloatRange(0, 1), help="Refuse below this confidence."
 )
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Print the generated answer as it arrives (LLM providers), then the sources.",
+)
 @filter_options
 @json_option
 @click.pass_obj
@@ -272,6 +277,7 @@ def ask(
     batch: Path | None,
     max_chunks: int | None,
     confidence_threshold: float | None,
+    stream: bool,
     source_prefix: str | None,
     tags: tuple[str, ...],
     as_json: bool,
@@ -279,6 +285,16 @@ def ask(
     """Answer QUESTION with numbered citations, or refuse with reasons."""
     if (question is None) == (batch is None):
         raise click.UsageError("give a QUESTION or --batch FILE (not both)")
+    if stream and (batch is not None or as_json or state.remote):
+        raise click.UsageError(
+            "--stream prints text for one local question: not with --batch, --json or --endpoint"
+        )
+    if stream:
+        assert question is not None
+        _ask_stream(
+            state.service(), question, max_chunks, confidence_threshold, _filters(source_prefix, tags)
+        )
+        return
     service = state.backend()
     filters = _filters(source_prefix, tags)
 
@@ -300,9 +316,32 @@ def ask(
         _print_answer(response)
 
 
+def _ask_stream(
+    service: RagService,
+    question: str,
+    max_chunks: int | None,
+    confidence_threshold: float | None,
+    filters: SearchFilter | None,
+) -> None:
+    streamed = False
+    with _user_errors():
+        for item in service.ask_stream(
+            question, max_chunks=max_chunks, confidence_threshold=confidence_threshold, filters=filters
+        ):
+            if isinstance(item, str):
+                click.echo(item, nl=False)
+                streamed = True
+                continue
+            if streamed:
+                click.echo("\n")
+                if item.decision == "answer" and item.provider != "extractive":
+                    click.secho(f"Verified answer ({item.provider})", bold=True)
+            _print_answer(item)
+
+
 def _print_answer(r: AskResponse) -> None:
     if r.decision == "answer":
-        click.secho(f"Answer (confidence {r.confidence:.2f})", bold=True)
+        click.secho(f"Answer (confidence {r.confidence:.2f}, {r.provider})", bold=True)
         click.echo(click.wrap_text(r.answer or "", width=100, initial_indent="  ", subsequent_indent="  "))
         click.echo()
         click.secho("Sources", bold=True)
@@ -435,6 +474,42 @@ def remove(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
     click.echo(f"{len(summary.sources_removed)} documents, {summary.chunks_removed} chunks removed")
     if summary.not_found and not summary.sources_removed:
         raise click.ClickException("none of the given paths is in the index")
+
+
+# --------------------------------------------------------------------------- providers
+
+
+@cli.command()
+@click.option(
+    "--check/--no-check", default=True, show_default=True, help="Call each provider once (live check)."
+)
+@json_option
+@click.pass_obj
+def providers(state: State, check: bool, as_json: bool) -> None:
+    """List the answer provider chain (settings answer_providers) and check that each one answers."""
+    from shared.generation.base import ChatMessage, LLMError
+    from shared.generation.factory import make_llm
+
+    settings = state.settings()
+    rows: list[dict[str, Any]] = []
+    for name in settings.answer_providers:
+        row: dict[str, Any] = {"provider": name, "ok": True, "detail": "offline, always available"}
+        if name != "extractive":
+            row["detail"] = "not checked"
+            if check:
+                try:
+                    with _user_errors():
+                        llm = make_llm(name, settings)
+                    llm.complete([ChatMessage("user", "Reply with the word OK.")], max_tokens=5)
+                    row["detail"] = "answered"
+                except LLMError as exc:
+                    row.update(ok=False, detail=exc.short)
+        rows.append(row)
+    if as_json:
+        click.echo(json.dumps({"providers": rows}, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{'ok  ' if row['ok'] else 'FAIL'} {row['provider']}: {row['detail']}")
 
 
 # --------------------------------------------------------------------------- eval

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 import shared
+from shared.generation.factory import llm_providers
 
 if TYPE_CHECKING:
     from shared.service import RagService
@@ -65,7 +66,8 @@ class DetailedHealthResponse(_Model):
     embedder: EmbedderCheck
     document_bucket: BucketCheck
     llm_providers: list[str] = Field(
-        default_factory=list, description="Configured LLM providers (answers are extractive: none yet)."
+        default_factory=list,
+        description="Configured LLM providers, in fallback order (extractive is the floor).",
     )
 
 
@@ -185,5 +187,5 @@ class HealthChecker:
             store=store,
             embedder=embedder,
             document_bucket=bucket,
-            llm_providers=[],
+            llm_providers=llm_providers(self.service.settings),
         )

@@ -5,14 +5,15 @@ Everything heavy (embedder weights, the store client) is built lazily, once, on 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.answering.extractive import ExtractiveAnswerer
 from shared.chunking import Chunker
 from shared.embeddings.base import Embedder
-from shared.errors import ConfigError, RagExplorerError
+from shared.errors import RagExplorerError
 from shared.ingest import Ingestor, ProgressCallback
 from shared.models import (
     AskResponse,
@@ -23,6 +24,9 @@ from shared.models import (
     StatusResponse,
 )
 from shared.retrieval import HybridRetriever
+
+if TYPE_CHECKING:
+    from shared.generation.answerer import GenerativeAnswerer
 from shared.settings import Settings
 from shared.stores.base import VectorStore
 
@@ -69,16 +73,24 @@ class RagService:
         )
 
     @cached_property
-    def answerer(self) -> ExtractiveAnswerer:
+    def extractive(self) -> ExtractiveAnswerer:
         s = self.settings
-        generative = [p for p in s.answer_providers if p != "extractive"]
-        if generative:
-            raise ConfigError(
-                f"answer provider(s) {', '.join(generative)} are configured, but this version answers "
-                "extractively only; set answer_providers to [\"extractive\"]"
-            )
         return ExtractiveAnswerer(
             self.embedder, max_sentences=s.max_answer_sentences, threshold=s.confidence_threshold
+        )
+
+    @cached_property
+    def answerer(self) -> ExtractiveAnswerer | GenerativeAnswerer:
+        """The extractive answerer, or, when LLM providers are configured, the generative one on top."""
+        from shared.generation.factory import llm_providers, make_chain
+
+        if not llm_providers(self.settings):
+            return self.extractive
+        from shared.generation.answerer import GenerativeAnswerer
+        from shared.generation.grounding import Verifier
+
+        return GenerativeAnswerer(
+            make_chain(self.settings), extractive=self.extractive, verifier=Verifier(self.embedder)
         )
 
     @cached_property
@@ -130,6 +142,27 @@ class RagService:
         question = self._check_text(question, "question")
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
         response = self.answerer.answer(question, retrieved, threshold=confidence_threshold)
+        return self._escalate(response)
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        max_chunks: int | None = None,
+        confidence_threshold: float | None = None,
+        filters: SearchFilter | None = None,
+    ) -> Iterator[str | AskResponse]:
+        """Like :meth:`ask`, but yields the generated text as it arrives, then the verified response."""
+        question = self._check_text(question, "question")
+        retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
+        answerer = self.answerer
+        if isinstance(answerer, ExtractiveAnswerer):
+            yield self._escalate(answerer.answer(question, retrieved, threshold=confidence_threshold))
+            return
+        for item in answerer.stream(question, retrieved, threshold=confidence_threshold):
+            yield self._escalate(item) if isinstance(item, AskResponse) else item
+
+    def _escalate(self, response: AskResponse) -> AskResponse:
         if response.decision == "refuse":
             response.escalation = self.settings.escalation
         return response

@@ -86,6 +86,19 @@ class Settings(BaseModel):
         default_factory=lambda: ["extractive"],
         description='Ordered answer chain, e.g. ["openai:gpt-4o-mini", "extractive"]; env: comma-separated.',
     )
+    llm_timeout_s: float = Field(default=20.0, gt=0, description="Per LLM call.")
+    llm_max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Tries per provider (retryable errors)."
+    )
+    llm_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive failures that open a breaker."
+    )
+    llm_breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    openai_base_url: str | None = Field(default=None, description="Defaults to OPENAI_BASE_URL, then OpenAI.")
+    openai_api_key: str | None = Field(default=None, repr=False, description="Defaults to OPENAI_API_KEY.")
+    llm_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager secret with LLM keys (JSON), read once per cold start."
+    )
     escalation: str = Field(
         default="I can't answer this from the documentation. Please contact support and include your "
         "question; a person will follow up.",

@@ -93,14 +93,14 @@ def main() -> None:
     feats, labels, hits, ids, cited_ok = [], [], [], [], []
     for q in questions:
         retrieved = service.retriever.retrieve(q["question"], settings.max_chunks)
-        ev, _ = service.answerer.assess(q["question"], retrieved)
+        ev, _ = service.extractive.assess(q["question"], retrieved)
         feats.append([ev.passage, ev.sentence, ev.coverage])
         labels.append(0 if q["expected_sources"] is None else 1)
         ids.append(q["id"])
         if q["expected_sources"]:
             expected = {str((args.html_root / p).resolve()) for p in q["expected_sources"]}
             hits.append(any(r.chunk.source in expected for r in retrieved[:5]))
-            response = service.answerer.answer(q["question"], retrieved)
+            response = service.extractive.answer(q["question"], retrieved)
             if response.decision == "answer":
                 cited_ok.append(any(c.source in expected for c in response.citations))
     x, y = np.array(feats), np.array(labels)

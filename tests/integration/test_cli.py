@@ -189,11 +189,36 @@ def test_deflect_bot_alias_is_installed() -> None:
     assert eps.get("rag-explorer") == eps.get("deflect-bot") == "local_cli.main:cli"
 
 
-def test_answers_name_their_provider_and_unavailable_llms_are_refused_clearly(
-    env: dict[str, str], docs: Path
-) -> None:
+def test_answers_name_their_provider(env: dict[str, str], docs: Path) -> None:
     ingest(env, docs)
     data = json.loads(run(env, "ask", "How do I rotate my API key?", "--json").stdout)
     assert data["provider"] == "extractive"
-    r = run({**env, "RAG_EXPLORER_ANSWER_PROVIDERS": "openai:gpt-4o-mini,extractive"}, "ask", "rotate key")
-    assert r.exit_code == 1 and "answers extractively only" in r.output
+
+
+def test_llm_provider_chain_stream_and_providers_command(env: dict[str, str], docs: Path) -> None:
+    from tests.fake_openai import Reply, fake_openai
+
+    ingest(env, docs)
+    with fake_openai() as fake:
+        llm_env = {
+            **env,
+            "RAG_EXPLORER_ANSWER_PROVIDERS": "openai:gpt-test,extractive",
+            "RAG_EXPLORER_OPENAI_BASE_URL": fake.url,
+            "RAG_EXPLORER_OPENAI_API_KEY": "sk-test",
+            "RAG_EXPLORER_CONFIDENCE_THRESHOLD": "0",
+        }
+        fake.default = Reply(text="Open the console and choose Regenerate key [1].")
+        data = json.loads(run(llm_env, "ask", "How do I rotate my API key?", "--json").stdout)
+        assert data["provider"] == "openai:gpt-test" and data["answer"] == fake.default.text
+        r = run(llm_env, "ask", "How do I rotate my API key?", "--stream")
+        assert r.exit_code == 0 and r.output.startswith(fake.default.text)
+        assert "Verified answer (openai:gpt-test)" in r.output and "[1]" in r.output
+        r = run(llm_env, "providers", "--json")
+        rows = json.loads(r.stdout)["providers"]
+        assert [(x["provider"], x["ok"]) for x in rows] == [("openai:gpt-test", True), ("extractive", True)]
+        fake.default = Reply(status=401)
+        r = run(llm_env, "providers")
+        assert "FAIL openai:gpt-test: openai:gpt-test failed: auth (401)" in r.output
+        data = json.loads(run(llm_env, "ask", "How do I rotate my API key?", "--json").stdout)
+        assert data["provider"] == "extractive" and "openai:gpt-test failed: auth (401)" in data["reasons"]
+    assert run(env, "ask", "x", "--stream", "--json").exit_code == 2

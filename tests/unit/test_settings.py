@@ -57,9 +57,8 @@ def test_save_settings_file_merges_validates_and_is_private(tmp_path: Path) -> N
 
 
 def test_answer_providers_from_env_are_comma_separated_and_checked(tmp_path: Path) -> None:
-    env = {
-        "RAG_EXPLORER_ANSWER_PROVIDERS": "openai:gpt-4o-mini, bedrock:anthropic.claude-3-haiku-20240307-v1:0,extractive"
-    }
+    haiku = "bedrock:anthropic.claude-3-haiku-20240307-v1:0"
+    env = {"RAG_EXPLORER_ANSWER_PROVIDERS": f"openai:gpt-4o-mini, {haiku},extractive"}
     s = load_settings({"home": str(tmp_path)}, env=env)
     assert s.answer_providers == [
         "openai:gpt-4o-mini",
