@@ -717,15 +717,41 @@ def configure(
     envvar="RAG_EXPLORER_SERVE_PORT",
     help="Port to listen on [env RAG_EXPLORER_SERVE_PORT]; 0 picks a free one.",
 )
+@click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="RAG_EXPLORER_API_KEY_FILE",
+    help="Require an x-api-key header on every route but GET /health, as API Gateway does. One key per "
+    "line, # comments ignored; the file must not be readable by group or others (chmod 600). Keys can "
+    "also come from RAG_EXPLORER_SERVE_API_KEYS (comma-separated). [env RAG_EXPLORER_API_KEY_FILE]",
+)
+@click.option(
+    "--rate-limit",
+    default="20/40",
+    show_default=True,
+    envvar="RAG_EXPLORER_SERVE_RATE_LIMIT",
+    metavar="RATE[/BURST]",
+    help="Requests per second per API key, with a burst (default twice the rate); over it: 429 with "
+    "Retry-After. 0 turns it off. Applies only with API keys. [env RAG_EXPLORER_SERVE_RATE_LIMIT]",
+)
 @click.pass_obj
-def serve(state: State, host: str, port: int) -> None:
+def serve(state: State, host: str, port: int, api_key_file: Path | None, rate_limit: str) -> None:
     """Serve the HTTP API locally: POST /query, POST /search, GET /health, GET /docs, ...
 
     Each request goes through the same code as the AWS Lambda functions behind API Gateway, so the
-    answers, status codes and error bodies are the ones the deployed API gives. Stop with Ctrl-C.
+    answers, status codes and error bodies are the ones the deployed API gives. With API keys, the
+    server also does API Gateway's part: x-api-key checks (403) and a per-key rate limit (429). Every
+    response carries x-request-id, and every log line names it. Stop with Ctrl-C.
     """
+    from local_cli.server import Gateway, make_server
     from shared.errors import StoreUnavailableError
 
+    try:
+        gateway = Gateway.from_options(
+            api_key_file, os.environ.get("RAG_EXPLORER_SERVE_API_KEYS"), rate_limit
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     service = state.local_only("serve")
     with _user_errors():
         service.embedder.embed_query("warm up")  # load the model before the first request
@@ -736,17 +762,18 @@ def serve(state: State, host: str, port: int) -> None:
                 f"warning: the store is unavailable ({exc}); requests get 503 until it is back", err=True
             )
 
-    from local_cli.server import make_server
     from shared.http_api import create_app
 
     app = create_app(service)
     try:
-        server = make_server(host, port, app.resolve, log=lambda line: click.echo(line, err=True))
+        server = make_server(
+            host, port, app.resolve, log=lambda line: click.echo(line, err=True), gateway=gateway
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     click.echo(
         f"RAG Explorer API on {server.url} (docs: {server.url}/docs, store: {service.settings.store}); "
-        "press Ctrl-C to stop",
+        f"{gateway.describe()}; press Ctrl-C to stop",
         err=True,
     )
     try:

@@ -4,15 +4,24 @@ Each HTTP request becomes an API Gateway REST proxy event (payload version 1.0) 
 resolver that the query and health Lambdas run (:func:`shared.http_api.create_app`); the proxy result
 becomes the HTTP response. Like one Lambda instance, the resolver handles one request at a time (a lock),
 while the threaded server keeps accepting connections.
+
+The server also plays API Gateway's own part (:class:`shared.api_keys.Gateway`): with API keys configured,
+``x-api-key`` checks (403) and a per-key rate limit (429 with ``Retry-After``), answered before the
+resolver runs; without keys the API is open. Every response carries ``x-request-id`` (the id that error
+bodies quote), and every log line names it: request lines, and whatever the resolver and the core log
+through :mod:`logging` while handling the request (WARNING and above).
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
+import logging
 import socket
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,9 +30,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from shared.api_keys import HEADER as API_KEY_HEADER
+from shared.api_keys import Gateway, Rejection
+
+__all__ = ["Gateway", "LocalApiServer", "build_event", "make_server"]
+
 #: API Gateway rejects larger payloads itself; the resolver's own (smaller) limit applies below this.
 MAX_GATEWAY_BODY_BYTES = 10 * 1024 * 1024
 STAGE = "local"
+REQUEST_ID_HEADER = "x-request-id"
+#: A connection that sends nothing for this long is closed (a slow client cannot hold a thread forever).
+SOCKET_TIMEOUT_S = 60
+
+_current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 Resolver = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -45,6 +64,11 @@ class LocalLambdaContext:
         return 30_000
 
 
+def request_path(target: str) -> str:
+    """The path the resolver routes on, for a request-line target."""
+    return unquote(urlsplit(target).path) or "/"
+
+
 def build_event(
     method: str,
     target: str,
@@ -56,7 +80,7 @@ def build_event(
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event for one HTTP request (``target`` is the request-line path)."""
     parts = urlsplit(target)
-    path = unquote(parts.path) or "/"
+    path = request_path(target)
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for name, value in headers:
@@ -122,6 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: LocalApiServer
     protocol_version = "HTTP/1.1"
     server_version = "rag-explorer-serve"
+    timeout = SOCKET_TIMEOUT_S
+    request_id = "-"
+    status_sent = 0
 
     def do_GET(self) -> None:
         self._proxy()
@@ -129,14 +156,36 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:
-        return None  # one line per request is written by _proxy instead
+        return None  # one line per request is written by _proxy / send_error instead
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors the HTTP layer finds itself (bad request line, headers too long, unknown method).
+
+        The error model and the request id, like every other error, instead of the stdlib's HTML page.
+        """
+        if self.request_id == "-":
+            self.request_id = str(uuid.uuid4())
+        status = HTTPStatus(code) if code in HTTPStatus._value2member_map_ else HTTPStatus.BAD_REQUEST
+        self.close_connection = True
+        text = message or status.phrase
+        body = _error_body(status.phrase.lower().replace(" ", "_").replace("-", "_"), text, self.request_id)
+        if getattr(self, "command", None) is None or not hasattr(self, "request_version"):
+            self.command, self.request_version = "", "HTTP/0.9"
+        try:
+            self._send(status, [("Content-Type", "application/json")], body)
+        finally:
+            self.server.log(
+                f'{self.client_address[0]} "{_printable(self.requestline or "-")}" {status.value} '
+                f"request_id={self.request_id}"
+            )
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.status_sent = status
         self.send_response(status)
         for name, value in headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+            if name.lower() not in ("content-length", "connection", "transfer-encoding", REQUEST_ID_HEADER):
                 self.send_header(name, value)
+        self.send_header(REQUEST_ID_HEADER, self.request_id)
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -144,15 +193,21 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _read_body(self, request_id: str) -> bytes | None:
+    def _reject(self, rejection: Rejection) -> None:
+        headers = [("Content-Type", "application/json"), *rejection.headers]
+        self._send(
+            rejection.status, headers, _error_body(rejection.error, rejection.message, self.request_id)
+        )
+
+    def _read_body(self) -> bytes | None:
         """The request body, or None after answering an error (the connection is then closed)."""
         length_header = self.headers.get("Content-Length")
-        json_type = [("Content-Type", "application/json")]
         if length_header is None:
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                 self.close_connection = True
-                body = _error_body("length_required", "send a Content-Length header", request_id)
-                self._send(HTTPStatus.LENGTH_REQUIRED, json_type, body)
+                self._reject(
+                    Rejection(HTTPStatus.LENGTH_REQUIRED, "length_required", "send a Content-Length header")
+                )
                 return None
             return b""
         try:
@@ -161,43 +216,75 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError
         except ValueError:
             self.close_connection = True
-            self._send(
-                HTTPStatus.BAD_REQUEST,
-                json_type,
-                _error_body("bad_request", "bad Content-Length", request_id),
-            )
+            self._reject(Rejection(HTTPStatus.BAD_REQUEST, "bad_request", "bad Content-Length"))
             return None
         if length > MAX_GATEWAY_BODY_BYTES:
             self.close_connection = True
             message = f"the request body is {length} bytes; the limit is {MAX_GATEWAY_BODY_BYTES}"
-            self._send(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                json_type,
-                _error_body("payload_too_large", message, request_id),
-            )
+            self._reject(Rejection(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", message))
             return None
         return self.rfile.read(length) if length else b""
 
     def _proxy(self) -> None:
         started = time.perf_counter()
-        request_id = str(uuid.uuid4())
+        self.request_id = str(uuid.uuid4())
         self.status_sent = 0
-        body = self._read_body(request_id)
-        if body is not None:
+        token = _current_request_id.set(self.request_id)
+        key: str | None = None
+        try:
+            body = self._read_body()
+            if body is None:
+                return
+            admission = self.server.gateway.admit(
+                self.command, request_path(self.path), self.headers.get(API_KEY_HEADER)
+            )
+            key = admission.key
+            if admission.rejection is not None:
+                self._reject(admission.rejection)
+                return
             event = build_event(
                 self.command,
                 self.path,
                 list(self.headers.items()),
                 body,
                 source_ip=self.client_address[0],
-                request_id=request_id,
+                request_id=self.request_id,
             )
-            result = self.server.invoke(event, LocalLambdaContext(request_id))
+            result = self.server.invoke(event, LocalLambdaContext(self.request_id))
             self._send(*_from_proxy_result(result))
-        self.server.log(
-            f'{self.client_address[0]} "{self.command} {self.path}" {self.status_sent} '
-            f"{(time.perf_counter() - started) * 1000:.1f}ms request_id={request_id}"
-        )
+        finally:
+            self.server.log(
+                f'{self.client_address[0]} "{self.command} {_printable(self.path)}" {self.status_sent} '
+                f"{(time.perf_counter() - started) * 1000:.1f}ms"
+                + (f" api_key={key}" if key else "")
+                + f" request_id={self.request_id}"
+            )
+            _current_request_id.reset(token)
+            self.request_id = "-"
+
+
+def _printable(text: str) -> str:
+    """A request path or line for the log: no control characters (no forged log lines)."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:2048])
+
+
+class RequestIdLogHandler(logging.Handler):
+    """Log records as lines through the server's ``log``, each naming the request being handled."""
+
+    def __init__(self, log: Callable[[str], None], level: int = logging.WARNING) -> None:
+        super().__init__(level)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            rid = getattr(record, "request_id", None) or _current_request_id.get()
+            message = _printable(record.getMessage().replace("\n", " | "))
+            self.log(f"{record.levelname} {record.name}: {message} request_id={rid}")
+            if record.exc_info:
+                for line in "".join(traceback.format_exception(*record.exc_info)).splitlines():
+                    self.log(f"  request_id={rid} | {line}")
+        except Exception:
+            self.handleError(record)
 
 
 def _from_proxy_result(result: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -218,13 +305,27 @@ def _from_proxy_result(result: dict[str, Any]) -> tuple[int, list[tuple[str, str
 class LocalApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], resolver: Resolver, *, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        resolver: Resolver,
+        *,
+        log: Callable[[str], None],
+        gateway: Gateway | None = None,
+    ) -> None:
         self.resolver = resolver
         self.log = log
+        self.gateway = gateway or Gateway()
         self._lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+        self._log_handler = RequestIdLogHandler(log)
+        logging.getLogger().addHandler(self._log_handler)
+
+    def server_close(self) -> None:
+        logging.getLogger().removeHandler(self._log_handler)
+        super().server_close()
 
     @property
     def url(self) -> str:
@@ -236,16 +337,17 @@ class LocalApiServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection-level failure (e.g. the client went away): one log line, no traceback."""
         exc = sys.exc_info()[1]
-        if not isinstance(exc, ConnectionError):
-            self.log(f"error serving {client_address[0]}: {exc!r}")
+        if not isinstance(exc, ConnectionError | TimeoutError):
+            self.log(f"error serving {client_address[0]}: {exc!r} request_id={_current_request_id.get()}")
 
     def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         with self._lock:  # the resolver keeps the current event in class state: one request at a time
             try:
                 return self.resolver(event, context)
             except Exception as exc:  # the resolver maps errors itself; this is a last resort
-                self.log(f"unhandled error: {exc!r}")
-                body = _error_body("internal_error", "internal error", event["requestContext"]["requestId"])
+                request_id = event["requestContext"]["requestId"]
+                self.log(f"unhandled error: {exc!r} request_id={request_id}")
+                body = _error_body("internal_error", "internal error", request_id)
                 return {
                     "statusCode": 500,
                     "headers": {"Content-Type": "application/json"},
@@ -253,6 +355,17 @@ class LocalApiServer(ThreadingHTTPServer):
                 }
 
 
-def make_server(host: str, port: int, resolver: Resolver, *, log: Callable[[str], None]) -> LocalApiServer:
-    """Bind (port 0 picks a free port) and return the server; call ``serve_forever()`` to run it."""
-    return LocalApiServer((host, port), resolver, log=log)
+def make_server(
+    host: str,
+    port: int,
+    resolver: Resolver,
+    *,
+    log: Callable[[str], None],
+    gateway: Gateway | None = None,
+) -> LocalApiServer:
+    """Bind (port 0 picks a free port) and return the server; call ``serve_forever()`` to run it.
+
+    ``gateway`` (API keys, rate limit) defaults to an open API. Until ``server_close()``, WARNING and
+    higher log records go to ``log`` too, each with the request id of the request being handled.
+    """
+    return LocalApiServer((host, port), resolver, log=log, gateway=gateway)
