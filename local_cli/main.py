@@ -487,23 +487,27 @@ def remove(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
 @click.pass_obj
 def providers(state: State, check: bool, as_json: bool) -> None:
     """List the answer provider chain (settings answer_providers) and check that each one answers."""
-    from shared.generation.base import ChatMessage, LLMError
-    from shared.generation.factory import make_llm
+    from shared.llm.factory import make_llm, plan_providers, probe
 
     settings = state.settings()
     rows: list[dict[str, Any]] = []
+    with _user_errors():
+        llms, _ = plan_providers(settings.answer_providers)
     for name in settings.answer_providers:
         row: dict[str, Any] = {"provider": name, "ok": True, "detail": "offline, always available"}
-        if name != "extractive":
+        if name in llms:
             row["detail"] = "not checked"
             if check:
-                try:
-                    with _user_errors():
-                        llm = make_llm(name, settings)
-                    llm.complete([ChatMessage("user", "Reply with the word OK.")], max_tokens=5)
-                    row["detail"] = "answered"
-                except LLMError as exc:
-                    row.update(ok=False, detail=exc.short)
+                with _user_errors():
+                    llm = make_llm(
+                        name,
+                        timeout_s=settings.llm_timeout_s,
+                        openai_base_url=settings.openai_base_url,
+                        openai_api_key=settings.openai_api_key,
+                        aws_region=settings.aws_region,
+                    )
+                result = probe(llm)
+                row.update(ok=result.ok, detail=result.detail, seconds=round(result.seconds, 3))
         rows.append(row)
     if as_json:
         click.echo(json.dumps({"providers": rows}, indent=2))

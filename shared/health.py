@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 import shared
-from shared.generation.factory import llm_providers
+from shared.llm.factory import plan_providers
 
 if TYPE_CHECKING:
     from shared.service import RagService
@@ -187,5 +187,5 @@ class HealthChecker:
             store=store,
             embedder=embedder,
             document_bucket=bucket,
-            llm_providers=llm_providers(self.service.settings),
+            llm_providers=plan_providers(self.service.settings.answer_providers)[0],
         )

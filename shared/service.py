@@ -26,7 +26,7 @@ from shared.models import (
 from shared.retrieval import HybridRetriever
 
 if TYPE_CHECKING:
-    from shared.generation.answerer import GenerativeAnswerer
+    from shared.answering.generative import GenerativeAnswerer
 from shared.settings import Settings
 from shared.stores.base import VectorStore
 
@@ -52,7 +52,14 @@ class RagService:
         from shared.embeddings.factory import make_embedder
 
         s = self.settings
-        return make_embedder(s.embedder, batch_size=s.embed_batch_size, threads=s.embed_threads)
+        return make_embedder(
+            s.embedder,
+            batch_size=s.embed_batch_size,
+            threads=s.embed_threads,
+            openai_base_url=s.openai_base_url,
+            openai_api_key=s.openai_api_key,
+            aws_region=s.aws_region,
+        )
 
     @cached_property
     def store(self) -> VectorStore:
@@ -82,16 +89,28 @@ class RagService:
     @cached_property
     def answerer(self) -> ExtractiveAnswerer | GenerativeAnswerer:
         """The extractive answerer, or, when LLM providers are configured, the generative one on top."""
-        from shared.generation.factory import llm_providers, make_chain
+        from shared.llm.factory import make_chain, plan_providers
+        from shared.llm.resilience import RetryPolicy
 
-        if not llm_providers(self.settings):
+        s = self.settings
+        llms, _ = plan_providers(s.answer_providers)
+        if not llms:
             return self.extractive
-        from shared.generation.answerer import GenerativeAnswerer
-        from shared.generation.grounding import Verifier
+        from shared.answering.generative import GenerativeAnswerer
+        from shared.llm.secrets import llm_keys
 
-        return GenerativeAnswerer(
-            make_chain(self.settings), extractive=self.extractive, verifier=Verifier(self.embedder)
+        keys = llm_keys(s.llm_secret_arn) if s.llm_secret_arn else {}
+        chain = make_chain(
+            llms,
+            timeout_s=s.llm_timeout_s,
+            retry=RetryPolicy(max_attempts=s.llm_max_attempts),
+            failure_threshold=s.llm_breaker_failures,
+            cooldown_s=s.llm_breaker_cooldown_s,
+            openai_base_url=s.openai_base_url,
+            openai_api_key=s.openai_api_key or keys.get("openai_api_key"),
+            aws_region=s.aws_region,
         )
+        return GenerativeAnswerer(chain, self.embedder, extractive=self.extractive)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -141,7 +160,10 @@ class RagService:
     ) -> AskResponse:
         question = self._check_text(question, "question")
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
-        response = self.answerer.answer(question, retrieved, threshold=confidence_threshold)
+        answerer = self.answerer
+        if isinstance(answerer, ExtractiveAnswerer):
+            return self._escalate(answerer.answer(question, retrieved, threshold=confidence_threshold))
+        response, _provider = answerer.answer(question, retrieved, threshold=confidence_threshold)
         return self._escalate(response)
 
     def ask_stream(
@@ -160,7 +182,7 @@ class RagService:
             yield self._escalate(answerer.answer(question, retrieved, threshold=confidence_threshold))
             return
         for item in answerer.stream(question, retrieved, threshold=confidence_threshold):
-            yield self._escalate(item) if isinstance(item, AskResponse) else item
+            yield item if isinstance(item, str) else self._escalate(item[0])
 
     def _escalate(self, response: AskResponse) -> AskResponse:
         if response.decision == "refuse":

@@ -6,7 +6,15 @@ from shared.embeddings.base import Embedder
 from shared.errors import ConfigError
 
 
-def make_embedder(name: str, *, batch_size: int = 32, threads: int = 2) -> Embedder:
+def make_embedder(
+    name: str,
+    *,
+    batch_size: int = 32,
+    threads: int = 2,
+    openai_base_url: str | None = None,
+    openai_api_key: str | None = None,
+    aws_region: str | None = None,
+) -> Embedder:
     kind, _, model = name.partition(":")
     if kind == "local" and model in ("all-MiniLM-L6-v2", "minilm", ""):
         from shared.embeddings.minilm import MiniLMEmbedder
@@ -19,4 +27,15 @@ def make_embedder(name: str, *, batch_size: int = 32, threads: int = 2) -> Embed
             return HashingEmbedder(int(model or 256))
         except ValueError as exc:
             raise ConfigError(f"embedder 'hash:{model}': dimension must be a whole number") from exc
-    raise ConfigError(f"unknown embedder '{name}' (known: local:all-MiniLM-L6-v2, hash:<dimension>)")
+    if kind == "openai" and model:
+        from shared.embeddings.openai_embedder import OpenAIEmbedder
+
+        return OpenAIEmbedder(model, base_url=openai_base_url, api_key=openai_api_key)
+    if kind == "bedrock" and model:
+        from shared.embeddings.bedrock_embedder import BedrockTitanEmbedder
+
+        return BedrockTitanEmbedder(model, region=aws_region)
+    raise ConfigError(
+        f"unknown embedder '{name}' (known: local:all-MiniLM-L6-v2, hash:<dimension>, openai:<model>, "
+        "bedrock:<model id>)"
+    )

@@ -196,29 +196,34 @@ def test_answers_name_their_provider(env: dict[str, str], docs: Path) -> None:
 
 
 def test_llm_provider_chain_stream_and_providers_command(env: dict[str, str], docs: Path) -> None:
-    from tests.fake_openai import Reply, fake_openai
+    from shared.llm.resilience import reset_breakers
+    from tests.fakes import Reply
+    from tests.fakes.openai_server import FakeOpenAIServer
 
+    reset_breakers()
     ingest(env, docs)
-    with fake_openai() as fake:
+    text = "Open the console and choose Regenerate key [1]."
+    with FakeOpenAIServer(default_answer=text) as fake:
         llm_env = {
             **env,
             "RAG_EXPLORER_ANSWER_PROVIDERS": "openai:gpt-test,extractive",
-            "RAG_EXPLORER_OPENAI_BASE_URL": fake.url,
+            "RAG_EXPLORER_OPENAI_BASE_URL": fake.base_url,
             "RAG_EXPLORER_OPENAI_API_KEY": "sk-test",
             "RAG_EXPLORER_CONFIDENCE_THRESHOLD": "0",
+            "RAG_EXPLORER_LLM_MAX_ATTEMPTS": "1",
         }
-        fake.default = Reply(text="Open the console and choose Regenerate key [1].")
         data = json.loads(run(llm_env, "ask", "How do I rotate my API key?", "--json").stdout)
-        assert data["provider"] == "openai:gpt-test" and data["answer"] == fake.default.text
+        assert data["provider"] == "openai:gpt-test" and data["citations"], data
+        assert "Regenerate key" in data["answer"]
         r = run(llm_env, "ask", "How do I rotate my API key?", "--stream")
-        assert r.exit_code == 0 and r.output.startswith(fake.default.text)
-        assert "Verified answer (openai:gpt-test)" in r.output and "[1]" in r.output
-        r = run(llm_env, "providers", "--json")
-        rows = json.loads(r.stdout)["providers"]
+        assert r.exit_code == 0 and r.output.startswith(text)
+        assert "Verified answer (openai:gpt-test)" in r.output
+        rows = json.loads(run(llm_env, "providers", "--json").stdout)["providers"]
         assert [(x["provider"], x["ok"]) for x in rows] == [("openai:gpt-test", True), ("extractive", True)]
-        fake.default = Reply(status=401)
+        fake.chat(Reply.fail(401, "bad key"), Reply.fail(401, "bad key"))
         r = run(llm_env, "providers")
-        assert "FAIL openai:gpt-test: openai:gpt-test failed: auth (401)" in r.output
+        assert "FAIL openai:gpt-test" in r.output and "401" in r.output
+        reset_breakers()
         data = json.loads(run(llm_env, "ask", "How do I rotate my API key?", "--json").stdout)
-        assert data["provider"] == "extractive" and "openai:gpt-test failed: auth (401)" in data["reasons"]
+        assert data["provider"] == "extractive" and any("401" in reason for reason in data["reasons"])
     assert run(env, "ask", "x", "--stream", "--json").exit_code == 2
