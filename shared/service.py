@@ -27,6 +27,7 @@ from shared.retrieval import HybridRetriever
 
 if TYPE_CHECKING:
     from shared.answering.generative import GenerativeAnswerer
+    from shared.observability import MetricsSink
 from shared.settings import Settings
 from shared.stores.base import VectorStore
 
@@ -37,9 +38,15 @@ class InvalidRequestError(RagExplorerError):
 
 class RagService:
     def __init__(
-        self, settings: Settings, *, embedder: Embedder | None = None, store: VectorStore | None = None
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        store: VectorStore | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         if embedder is not None:
             self.__dict__["embedder"] = embedder
         if store is not None:
@@ -109,8 +116,13 @@ class RagService:
             openai_base_url=s.openai_base_url,
             openai_api_key=s.openai_api_key or keys.get("openai_api_key"),
             aws_region=s.aws_region,
+            on_error=self._llm_failed,
         )
         return GenerativeAnswerer(chain, self.embedder, extractive=self.extractive)
+
+    def _llm_failed(self, provider: str, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.count("LLMFailure", Provider=provider, ErrorType=kind)
 
     @cached_property
     def ingestor(self) -> Ingestor:

@@ -24,7 +24,7 @@ tracer = Tracer()
 metrics = Metrics(namespace="RagExplorer")
 # an invocation may publish no metric (a health check, a rejected request): expected, not worth a warning
 warnings.filterwarnings("ignore", "No application metrics to publish")
-service = RagService(load_settings())
+service = RagService(load_settings(), metrics=PowertoolsMetrics(metrics))
 app = create_app(service, metrics=PowertoolsMetrics(metrics), logger=logger)
 
 
