@@ -12,7 +12,7 @@ QUESTION ?= How do I reset the index?
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test lint typecheck unit integration bench install dev clean
+.PHONY: demo test lint typecheck unit integration bench install dev clean synth
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,22 @@ unit: $(VENV)/.dev-installed
 integration: $(VENV)/.dev-installed
 	$(BIN)/pytest tests/integration
 
-test: lint typecheck
+# The AWS CDK CLI, pinned in package.json / package-lock.json (tests/infra runs `npx cdk synth`)
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: lint typecheck node_modules/.installed
 	$(BIN)/pytest
+
+# Synthesize both stages into cdk.out/<stage> (bundles the Lambda assets; no AWS account needed)
+export CDK_DISABLE_CLI_TELEMETRY ?= true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
+synth: $(VENV)/.dev-installed node_modules/.installed
+	for stage in dev prod; do \
+		PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet --no-notices -c stage=$$stage -o cdk.out/$$stage || exit 1; \
+	done
+	$(BIN)/python -m infra.asset_sizes cdk.out/dev
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/cli_startup.py

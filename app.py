@@ -1,11 +1,22 @@
 #!/usr/bin/env python3
-"""CDK application entry point. The only module that reads CDK context or the environment.
+"""CDK application entry point: the only module that reads CDK context or the environment.
 
-The stacks (storage, search, ingestion, API, monitoring) are being built; until then this synthesizes
-an empty app.
+    npx cdk synth                      # the dev stage (cdk.json sets stage=dev)
+    npx cdk deploy --all -c stage=prod # the prod stage
+    npx cdk deploy --all -c removal_policy=retain   # dev, but keep the bucket and domain on destroy
+
+The stacks are built by infra.application.build_stage from the typed configuration in infra/config.py.
 """
+
+from __future__ import annotations
 
 import aws_cdk as cdk
 
+from infra.application import build_stage
+from infra.config import stage_config
+
 app = cdk.App()
+stage = str(app.node.try_get_context("stage") or "dev")
+removal_policy = app.node.try_get_context("removal_policy")
+build_stage(app, stage_config(stage, dev_removal_policy=str(removal_policy) if removal_policy else None))
 app.synth()

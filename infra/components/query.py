@@ -1,0 +1,97 @@
+"""The functions behind the API: query (published behind the ``live`` alias), health, and the LLM secret
+that only the query function can read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.components.function import AppFunction
+from infra.components.network import VpcPlacement
+from infra.config import FunctionsConfig
+from infra.nag import acknowledge
+
+LIVE_ALIAS = "live"
+
+
+class QueryFunctions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        query_code: lambda_.Code,
+        health_code: lambda_.Code,
+        environment: Mapping[str, str],
+        config: FunctionsConfig,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+        placement: VpcPlacement | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.llm_secret = secretsmanager.Secret(
+            self,
+            "LlmSecret",
+            description="RAG Explorer: API keys of LLM answer providers, a JSON object "
+            '({"openai_api_key": "..."}); read by the query function only',
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps({"openai_api_key": ""}),
+                generate_string_key="unused",
+                exclude_punctuation=True,
+            ),
+            removal_policy=removal_policy,
+        )
+        acknowledge(
+            self.llm_secret,
+            "AwsSolutions-SMG4",
+            "Third-party LLM API keys are issued and rotated by their provider; operators store the new key "
+            "with put-secret-value. There is nothing Secrets Manager could rotate on its own.",
+        )
+        self.query = AppFunction(
+            self,
+            "Query",
+            code=query_code,
+            handler="handler.lambda_handler",
+            description="RAG Explorer query: POST /query, POST /search, GET /openapi.json, GET /docs",
+            memory_size=config.query_memory_mb,
+            timeout=config.query_timeout,
+            environment={**environment, "RAG_EXPLORER_LLM_SECRET_ARN": self.llm_secret.secret_arn},
+            log_retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+            placement=placement,
+        )
+        self.health = AppFunction(
+            self,
+            "Health",
+            code=health_code,
+            handler="handler.lambda_handler",
+            description="RAG Explorer health: GET /health, GET /health/detailed",
+            memory_size=config.health_memory_mb,
+            timeout=config.query_timeout,
+            environment=environment,
+            log_retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+            placement=placement,
+        )
+        # the version changes with the code or configuration; CodeDeploy shifts the alias to it
+        self.live = lambda_.Alias(
+            self, "Live", alias_name=LIVE_ALIAS, version=self.query.function.current_version
+        )
+        self.llm_secret.grant_read(self.query.role)
+        # readable only by the query function: deny every other principal, whatever its IAM policies say
+        self.llm_secret.add_to_resource_policy(
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["secretsmanager:GetSecretValue"],
+                resources=["*"],
+                conditions={"StringNotEquals": {"aws:PrincipalArn": self.query.role.role_arn}},
+            )
+        )

@@ -1,0 +1,262 @@
+"""The OpenSearch Service domain (stateful) and the mapping of the Lambda roles into its fine-grained
+access control (stateless).
+
+Access is decided twice. IAM: the domain's resource policy trusts the account, so a principal needs an
+identity policy for ``es:ESHttp*`` (:meth:`SearchDomain.grant_http`). Fine-grained access control: the
+signed request's role must be mapped to a security-plugin role. The domain's master user is the execution
+role of a small bootstrap function that lives with the domain; :class:`SearchAccess` is a custom resource
+of the stateless stack that asks that function to map the functions' roles (reader or writer), so that
+the stateful stack never references the stateless one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_opensearchservice as opensearch
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from infra.components.function import AppFunction
+from infra.components.network import Network, VpcPlacement
+from infra.config import SearchConfig
+from infra.nag import acknowledge, acknowledge_wildcard_resource
+
+DOMAIN_LOGICAL_ID = "SearchDomain"
+ENGINE_VERSION = opensearch.EngineVersion.OPENSEARCH_2_19
+BOOTSTRAP_CODE = Path(__file__).resolve().parent.parent / "custom_resources" / "search_bootstrap"
+
+
+class SearchDomain(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: SearchConfig,
+        removal_policy: RemovalPolicy,
+        log_retention: logs.RetentionDays,
+        network: Network | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.index_name = config.index_name
+        self.index_replicas = config.index_replicas
+        stack = Stack.of(self)
+
+        # clients (the functions) join this group; the domain accepts HTTPS from it only
+        self.client_security_group: ec2.SecurityGroup | None = None
+        domain_security_groups: list[ec2.ISecurityGroup] = []
+        placement: VpcPlacement | None = None
+        vpc = network.vpc if network else None
+        if network is not None:
+            self.client_security_group = ec2.SecurityGroup(
+                self,
+                "ClientSecurityGroup",
+                vpc=vpc,
+                description="RAG Explorer functions (OpenSearch clients)",
+            )
+            domain_sg = ec2.SecurityGroup(
+                self,
+                "DomainSecurityGroup",
+                vpc=vpc,
+                description="RAG Explorer OpenSearch domain: HTTPS from the functions only",
+                allow_all_outbound=False,
+            )
+            domain_sg.add_ingress_rule(
+                self.client_security_group, ec2.Port.tcp(443), "HTTPS from the functions"
+            )
+            domain_security_groups.append(domain_sg)
+            placement = network.placement(self.client_security_group)
+
+        # the bootstrap function's role is the domain's master user
+        self.bootstrap = AppFunction(
+            self,
+            "Bootstrap",
+            code=lambda_.Code.from_asset(str(BOOTSTRAP_CODE), exclude=["__pycache__", "*.pyc"]),
+            handler="index.on_event",
+            description="RAG Explorer: OpenSearch role mappings, index template, audit config",
+            memory_size=256,
+            timeout=Duration.minutes(5),
+            environment={},
+            log_retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+            placement=placement,
+            tracing=False,
+        )
+
+        self.log_groups = {
+            name: logs.LogGroup(self, f"{name}Logs", retention=log_retention, removal_policy=removal_policy)
+            for name in ("SlowSearch", "SlowIndex", "Application", "Audit")
+        }
+        # a plain AWS::Logs::ResourcePolicy instead of the custom resource CDK would add for it
+        logs_policy = logs.ResourcePolicy(
+            self,
+            "LogPublishing",
+            policy_statements=[
+                iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal("es.amazonaws.com")],
+                    actions=["logs:PutLogEvents", "logs:CreateLogStream"],
+                    resources=[group.log_group_arn for group in self.log_groups.values()],
+                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                )
+            ],
+        )
+
+        zone_awareness = (
+            opensearch.ZoneAwarenessConfig(enabled=True, availability_zone_count=config.zone_awareness_azs)
+            if config.zone_awareness_azs
+            else opensearch.ZoneAwarenessConfig(enabled=False)
+        )
+        self.domain = opensearch.Domain(
+            self,
+            "Domain",
+            version=ENGINE_VERSION,
+            capacity=opensearch.CapacityConfig(
+                data_node_instance_type=config.data_node_instance_type,
+                data_nodes=config.data_nodes,
+                master_node_instance_type=config.master_node_instance_type,
+                master_nodes=config.master_nodes or None,
+                multi_az_with_standby_enabled=False,
+            ),
+            ebs=opensearch.EbsOptions(
+                enabled=True, volume_size=config.volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3
+            ),
+            zone_awareness=zone_awareness,
+            encryption_at_rest=opensearch.EncryptionAtRestOptions(enabled=True),
+            node_to_node_encryption=True,
+            enforce_https=True,
+            tls_security_policy=opensearch.TLSSecurityPolicy.TLS_1_2,
+            fine_grained_access_control=opensearch.AdvancedSecurityOptions(
+                master_user_arn=self.bootstrap.role.role_arn
+            ),
+            logging=opensearch.LoggingOptions(
+                slow_search_log_enabled=True,
+                slow_search_log_group=self.log_groups["SlowSearch"],
+                slow_index_log_enabled=True,
+                slow_index_log_group=self.log_groups["SlowIndex"],
+                app_log_enabled=True,
+                app_log_group=self.log_groups["Application"],
+                audit_log_enabled=True,
+                audit_log_group=self.log_groups["Audit"],
+            ),
+            suppress_logs_resource_policy=True,
+            enable_version_upgrade=True,
+            removal_policy=removal_policy,
+            vpc=vpc,
+            vpc_subnets=[network.function_subnets] if network else None,
+            security_groups=domain_security_groups or None,
+        )
+        cfn_domain = self.domain.node.default_child
+        assert isinstance(cfn_domain, opensearch.CfnDomain)
+        cfn_domain.override_logical_id(DOMAIN_LOGICAL_ID)
+        # Trust the account: identity policies (grant_http) and fine-grained access control decide. Set on
+        # the L1 resource; the L2 property would add a custom resource to avoid a self-reference.
+        cfn_domain.access_policies = iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    principals=[iam.AccountRootPrincipal()],
+                    actions=["es:ESHttp*"],
+                    resources=[stack.format_arn(service="es", resource="domain", resource_name="*")],
+                )
+            ]
+        ).to_json()
+        self.domain.node.add_dependency(logs_policy)
+
+        self.grant_http(self.bootstrap.role, policy_owner=self.bootstrap)
+        self.provider = cr.Provider(
+            self,
+            "BootstrapProvider",
+            on_event_handler=self.bootstrap.function,
+            log_group=logs.LogGroup(
+                self, "BootstrapProviderLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+            ),
+        )
+        acknowledge(
+            self.provider,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "CDK's custom resource provider framework function logs with the AWS basic execution policy.",
+        )
+        acknowledge_wildcard_resource(
+            self.provider,
+            f"{self.bootstrap.function.function_arn}:*",
+            "The provider framework invokes any version of the bootstrap function (lambda:InvokeFunction).",
+        )
+        if vpc is None:
+            acknowledge(
+                self.domain,
+                "AwsSolutions-OS1",
+                "dev stage: no VPC (interface endpoints alone would cost more than the domain); the public "
+                "endpoint accepts only SigV4-signed HTTPS from mapped IAM roles. prod runs in a VPC.",
+            )
+        if not config.master_nodes:
+            acknowledge(
+                self.domain,
+                "AwsSolutions-OS4",
+                "dev stage: a single data node, no dedicated masters (three would triple the cost); prod has "
+                "three.",
+            )
+        if not config.zone_awareness_azs:
+            acknowledge(
+                self.domain,
+                "AwsSolutions-OS7",
+                "dev stage: one node in one AZ, so nothing to spread; prod spreads its nodes over three AZs.",
+            )
+        acknowledge(
+            self.domain,
+            "AwsSolutions-OS3",
+            "Callers are Lambda functions without fixed IPs: access is IAM-signed (SigV4) and authorized by "
+            "fine-grained access control, not by IP allowlist.",
+        )
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"https://{self.domain.domain_endpoint}"
+
+    @property
+    def service_token(self) -> str:
+        return self.provider.service_token
+
+    def grant_http(self, grantee: iam.IGrantable, *, policy_owner: Construct) -> None:
+        """IAM side of access: ``es:ESHttp*`` on the domain (what the principal may do inside is decided
+        by fine-grained access control, see :class:`SearchAccess`)."""
+        self.domain.grant_read_write(grantee)
+        acknowledge_wildcard_resource(
+            policy_owner,
+            f"{self.domain.domain_arn}/*",
+            "HTTP access to the domain's paths; fine-grained access control limits each role to its index.",
+        )
+
+
+class SearchAccess(Construct):
+    """Maps Lambda execution roles into the domain's fine-grained access control (custom resource)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        search: SearchDomain,
+        readers: Sequence[iam.IRole],
+        writers: Sequence[iam.IRole],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.resource = CustomResource(
+            self,
+            "Resource",
+            service_token=search.service_token,
+            resource_type="Custom::OpenSearchAccess",
+            properties={
+                "Endpoint": search.domain.domain_endpoint,
+                "IndexPattern": f"{search.index_name}*",
+                "Replicas": str(search.index_replicas),
+                "ReaderRoleArns": [role.role_arn for role in readers],
+                "WriterRoleArns": [role.role_arn for role in writers],
+            },
+        )

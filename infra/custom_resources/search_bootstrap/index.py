@@ -1,0 +1,168 @@
+"""Custom resource handler: fine-grained access control and index defaults of the OpenSearch domain.
+
+Runs as the domain's master user (its execution role is the domain's ``MasterUserARN``) and, through the
+security plugin's REST API, signed with SigV4:
+
+- defines two roles, ``rag_explorer_reader`` (search, count, cluster health, create the index if missing)
+  and ``rag_explorer_writer`` (all of that plus writes), limited to the app's index pattern;
+- maps the Lambda execution roles to them as backend roles (``ReaderRoleArns``, ``WriterRoleArns``);
+- puts an index template with the replica count and slow-log thresholds for the app's indices;
+- turns audit logging on (REST layer, failed logins and missing privileges).
+
+On delete it removes the role mappings and roles (the domain itself may be retained). Only the Python
+standard library and the botocore that the Lambda runtime ships are used, so the asset needs no bundling.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger()
+log.setLevel(logging.INFO)
+
+READER_ROLE = "rag_explorer_reader"
+WRITER_ROLE = "rag_explorer_writer"
+TEMPLATE_NAME = "rag-explorer"
+RETRIES = 8
+
+# method, path, body -> (status, parsed body)
+Sender = Callable[[str, str, Any], tuple[int, Any]]
+
+
+def role_definitions(index_pattern: str) -> dict[str, dict[str, Any]]:
+    """The two security-plugin roles, limited to ``index_pattern``."""
+    read_actions = [
+        "read",
+        "indices_monitor",
+        "indices:admin/get",
+        "indices:admin/mappings/get",
+        "create_index",
+    ]
+    return {
+        READER_ROLE: {
+            "description": "RAG Explorer query and health functions: search the app's index",
+            "cluster_permissions": ["cluster_composite_ops_ro", "cluster_monitor"],
+            "index_permissions": [{"index_patterns": [index_pattern], "allowed_actions": read_actions}],
+        },
+        WRITER_ROLE: {
+            "description": "RAG Explorer ingest function: index and delete chunks of the app's index",
+            "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
+            "index_permissions": [
+                {
+                    "index_patterns": [index_pattern],
+                    "allowed_actions": [*read_actions, "crud", "indices:admin/refresh*"],
+                }
+            ],
+        },
+    }
+
+
+def index_template(index_pattern: str, replicas: int) -> dict[str, Any]:
+    return {
+        "index_patterns": [index_pattern],
+        "priority": 100,
+        "template": {
+            "settings": {
+                "index": {
+                    "number_of_replicas": replicas,
+                    "search.slowlog.threshold.query.warn": "2s",
+                    "search.slowlog.threshold.query.info": "1s",
+                    "indexing.slowlog.threshold.index.warn": "5s",
+                    "indexing.slowlog.threshold.index.info": "2s",
+                }
+            }
+        },
+    }
+
+
+AUDIT_PATCH = [
+    {"op": "add", "path": "/config/enabled", "value": True},
+    {"op": "add", "path": "/config/audit/enable_rest", "value": True},
+    {"op": "add", "path": "/config/audit/enable_transport", "value": False},
+    {
+        "op": "add",
+        "path": "/config/audit/disabled_rest_categories",
+        "value": ["AUTHENTICATED", "GRANTED_PRIVILEGES"],
+    },
+]
+
+
+def _check(status: int, body: Any, what: str, *, ok: tuple[int, ...] = (200, 201)) -> None:
+    if status not in ok:
+        raise RuntimeError(f"{what} failed with HTTP {status}: {json.dumps(body)[:500]}")
+
+
+def apply(send: Sender, props: dict[str, Any]) -> None:
+    pattern = props["IndexPattern"]
+    for name, body in role_definitions(pattern).items():
+        _check(*send("PUT", f"/_plugins/_security/api/roles/{name}", body), f"role {name}")
+    mappings = {READER_ROLE: props.get("ReaderRoleArns", []), WRITER_ROLE: props.get("WriterRoleArns", [])}
+    for name, arns in mappings.items():
+        body = {"backend_roles": sorted(arns)}
+        _check(*send("PUT", f"/_plugins/_security/api/rolesmapping/{name}", body), f"role mapping {name}")
+    template = index_template(pattern, int(props.get("Replicas", 1)))
+    _check(*send("PUT", f"/_index_template/{TEMPLATE_NAME}", template), "index template")
+    status, body = send("PATCH", "/_plugins/_security/api/audit", AUDIT_PATCH)
+    if status not in (200, 201):  # audit logging is an extra: never fail the deployment for it
+        log.warning("could not enable audit logging (HTTP %s): %s", status, json.dumps(body)[:500])
+
+
+def remove(send: Sender) -> None:
+    for name in (READER_ROLE, WRITER_ROLE):
+        for kind in ("rolesmapping", "roles"):
+            status, body = send("DELETE", f"/_plugins/_security/api/{kind}/{name}", None)
+            if status not in (200, 404):
+                log.warning("could not delete %s %s (HTTP %s): %s", kind, name, status, body)
+
+
+def signed_sender(endpoint: str, region: str) -> Sender:  # pragma: no cover - needs AWS
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    credentials = botocore.session.get_session().get_credentials()
+
+    def send(method: str, path: str, body: Any) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        url = f"https://{endpoint}{path}"
+        for attempt in range(RETRIES):
+            request = AWSRequest(
+                method=method, url=url, data=data, headers={"Content-Type": "application/json"}
+            )
+            SigV4Auth(credentials.get_frozen_credentials(), "es", region).add_auth(request)
+            prepared = urllib.request.Request(url, data=data, method=method, headers=dict(request.headers))
+            try:
+                with urllib.request.urlopen(prepared, timeout=30) as response:  # noqa: S310 - https only
+                    return response.status, json.loads(response.read() or b"{}")
+            except urllib.error.HTTPError as exc:
+                payload = exc.read()
+                if exc.code < 500 and exc.code != 429:
+                    return exc.code, json.loads(payload or b"{}") if payload.startswith(
+                        b"{"
+                    ) else payload.decode()
+                log.info("%s %s: HTTP %s, retrying", method, path, exc.code)
+            except (urllib.error.URLError, TimeoutError) as exc:
+                log.info("%s %s: %s, retrying", method, path, exc)
+            time.sleep(min(2**attempt, 30))
+        raise RuntimeError(f"{method} {path}: no answer from the domain after {RETRIES} attempts")
+
+    return send
+
+
+def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:  # pragma: no cover - needs AWS
+    props = event["ResourceProperties"]
+    send = signed_sender(props["Endpoint"], os.environ["AWS_REGION"])
+    physical_id = event.get("PhysicalResourceId") or f"rag-explorer-search-access-{props['IndexPattern']}"
+    log.info("%s %s", event["RequestType"], physical_id)
+    if event["RequestType"] == "Delete":
+        remove(send)
+    else:
+        apply(send, props)
+    return {"PhysicalResourceId": physical_id}

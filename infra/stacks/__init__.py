@@ -1,0 +1,1 @@
+"""The two stacks of a stage: stateful (data) and stateless (everything replaceable)."""

@@ -1,0 +1,151 @@
+"""Stateless stack: everything that can be replaced at will — the ingestion flow, the functions, the API,
+the LLM secret, monitoring and the canary deployment. It composes constructs and grants access only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import bundling
+from infra.components.api import QueryApi
+from infra.components.ingestion import Ingestion
+from infra.components.monitoring import CanaryDeployment, Monitoring, ServiceNames
+from infra.components.query import QueryFunctions
+from infra.components.search import SearchAccess
+from infra.config import StageConfig
+from infra.stacks.stateful import StatefulStack
+
+SERVICES = ServiceNames(
+    query="rag-explorer-query", health="rag-explorer-health", ingest="rag-explorer-ingest"
+)
+
+
+class StatelessStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        stateful: StatefulStack,
+        cache_dir: Path = bundling.DEFAULT_CACHE_DIR,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"RAG Explorer ({config.name}): ingestion, functions, API, monitoring",
+            termination_protection=config.termination_protection,
+            **kwargs,
+        )
+        documents, search, network = stateful.documents, stateful.search, stateful.network
+        placement = (
+            network.placement(search.client_security_group)
+            if network and search.client_security_group
+            else None
+        )
+
+        def code(name: str) -> lambda_.Code:
+            return bundling.function_code(name, cache_dir=cache_dir)
+
+        def environment(service: str) -> dict[str, str]:
+            return {
+                "RAG_EXPLORER_STORE": "opensearch",
+                "RAG_EXPLORER_OPENSEARCH_URL": search.endpoint_url,
+                "RAG_EXPLORER_OPENSEARCH_AUTH": "sigv4",
+                "RAG_EXPLORER_OPENSEARCH_INDEX": search.index_name,
+                "RAG_EXPLORER_DOCUMENT_BUCKET": documents.bucket.bucket_name,
+                "RAG_EXPLORER_HOME": "/tmp/rag-explorer",  # noqa: S108 - Lambda's only writable folder
+                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_METRICS_NAMESPACE": "RagExplorer",
+            }
+
+        ingestion = Ingestion(
+            self,
+            "Ingestion",
+            document_bucket_name=documents.bucket.bucket_name,
+            code=code("ingest"),
+            environment=environment(SERVICES.ingest),
+            config=config.functions,
+            log_retention=config.log_retention,
+            placement=placement,
+        )
+        functions = QueryFunctions(
+            self,
+            "QueryFunctions",
+            query_code=code("query"),
+            health_code=code("health"),
+            environment=environment(SERVICES.query),
+            config=config.functions,
+            log_retention=config.log_retention,
+            removal_policy=config.removal_policy,
+            placement=placement,
+        )
+        functions.health.function.add_environment("POWERTOOLS_SERVICE_NAME", SERVICES.health)
+
+        # access: IAM first, then the fine-grained roles inside the domain
+        documents.grant_read_documents(ingestion.function.role, policy_owner=ingestion.function)
+        documents.grant_check_bucket(functions.health.role)
+        documents.grant_check_bucket(functions.query.role)
+        for fn in (ingestion.function, functions.query, functions.health):
+            search.grant_http(fn.role, policy_owner=fn)
+        SearchAccess(
+            self,
+            "SearchAccess",
+            search=search,
+            readers=[functions.query.role, functions.health.role],
+            writers=[ingestion.function.role],
+        )
+
+        api = QueryApi(
+            self,
+            "Api",
+            query_function=functions.live,
+            health_function=functions.health.function,
+            config=config.api,
+            log_retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            services=SERVICES,
+            query_alias=functions.live,
+            functions={
+                "Query": functions.live,
+                "Health": functions.health.function,
+                "Ingest": ingestion.function.function,
+            },
+            api=api.api,
+            queue=ingestion.queue,
+            dead_letter_queue=ingestion.dead_letter_queue,
+            domain=search.domain,
+            config=config.monitoring,
+            removal_policy=config.removal_policy,
+        )
+        if config.monitoring.canary:
+            CanaryDeployment(
+                self, "QueryDeployment", alias=functions.live, alarms=monitoring.deployment_alarms
+            )
+
+        CfnOutput(self, "ApiUrl", value=api.url, description="Base URL: POST {ApiUrl}query")
+        CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)
+        CfnOutput(
+            self,
+            "GetApiKeyCommand",
+            value=f"aws apigateway get-api-key --api-key {api.api_key.key_id} --include-value "
+            "--query value --output text",
+        )
+        CfnOutput(self, "LlmSecretArn", value=functions.llm_secret.secret_arn)
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
+        CfnOutput(self, "DeadLetterQueueUrl", value=ingestion.dead_letter_queue.queue_url)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#dashboards:name={monitoring.dashboard.dashboard_name}",
+        )
