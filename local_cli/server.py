@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextvars
 import logging
+import re
 import socket
 import sys
 import threading
@@ -42,6 +43,7 @@ REQUEST_ID_HEADER = "x-request-id"
 #: A connection that sends nothing for this long is closed (a slow client cannot hold a thread forever).
 SOCKET_TIMEOUT_S = 60
 
+_METHOD = re.compile(r"[A-Z]{1,32}")
 _current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 Resolver = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -155,6 +157,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, CONNECT, ...) goes to the resolver too: 405 on a known path, else 404."""
+        if name.startswith("do_") and _METHOD.fullmatch(name[3:]):
+            return self._proxy
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: Any) -> None:
         return None  # one line per request is written by _proxy / send_error instead
 
@@ -163,21 +171,29 @@ class _Handler(BaseHTTPRequestHandler):
 
         The error model and the request id, like every other error, instead of the stdlib's HTML page.
         """
-        if self.request_id == "-":
-            self.request_id = str(uuid.uuid4())
-        status = HTTPStatus(code) if code in HTTPStatus._value2member_map_ else HTTPStatus.BAD_REQUEST
+        self.request_id = str(uuid.uuid4())
+        try:
+            status = HTTPStatus(code)
+        except ValueError:
+            status = HTTPStatus.BAD_REQUEST
         self.close_connection = True
-        text = message or status.phrase
-        body = _error_body(status.phrase.lower().replace(" ", "_").replace("-", "_"), text, self.request_id)
-        if getattr(self, "command", None) is None or not hasattr(self, "request_version"):
-            self.command, self.request_version = "", "HTTP/0.9"
+        body = _error_body(
+            status.phrase.lower().replace(" ", "_").replace("-", "_"),
+            message or status.phrase,
+            self.request_id,
+        )
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # an unparsable request line still gets a status line
+        if not getattr(self, "command", None):
+            self.command = ""
         try:
             self._send(status, [("Content-Type", "application/json")], body)
         finally:
             self.server.log(
-                f'{self.client_address[0]} "{_printable(self.requestline or "-")}" {status.value} '
-                f"request_id={self.request_id}"
+                f'{self.client_address[0]} "{_printable(getattr(self, "requestline", "") or "-")}" '
+                f"{status.value} request_id={self.request_id}"
             )
+            self.request_id = "-"
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.status_sent = status

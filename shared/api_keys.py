@@ -83,11 +83,13 @@ def parse_rate_limit(text: str | float | None) -> tuple[float, int] | None:
     rate_text, sep, burst_text = raw.partition("/")
     try:
         rate = float(rate_text)
-        burst = int(burst_text) if sep else max(1, math.ceil(rate * 2))
+        burst = int(burst_text) if sep else 0
     except ValueError:
         raise ApiKeyError(f"rate limit {raw!r}: expected RATE or RATE/BURST, e.g. 20 or 20/40") from None
     if not math.isfinite(rate) or rate < 0:
         raise ApiKeyError(f"rate limit {raw!r}: the rate must be a number >= 0")
+    if not sep:
+        burst = max(1, math.ceil(rate * 2))
     if rate == 0:
         return None
     if burst < 1:

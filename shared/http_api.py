@@ -7,9 +7,16 @@ Routes: ``POST /query`` (an :class:`~shared.models.AskResponse`, like ``rag-expl
 ``POST /search`` (a :class:`~shared.models.SearchResponse`), ``GET /health``, ``GET /health/detailed``,
 ``GET /openapi.json`` and ``GET /docs`` (Swagger UI; ``/docs?format=json`` is the spec too).
 
-Every error has the body :class:`~shared.models.ErrorResponse`: malformed JSON 400, unknown route 404,
-wrong method 405, body over 64 KiB 413, content type other than JSON 415, invalid fields 422 (each
-field listed), store unavailable 503, anything unexpected 500 (logged with its traceback, never sent).
+Every error has the body :class:`~shared.models.ErrorResponse`: malformed JSON (or not UTF-8) 400,
+unknown route 404, wrong method 405, body over 64 KiB 413, content type other than JSON 415, invalid
+fields 422 (each field listed), store unavailable 503, anything unexpected 500 (logged with its traceback
+and the request id, never sent). Request bodies are validated strictly: a JSON value of the wrong type is
+422, never coerced (``"0.5"`` or ``true`` is not a number).
+
+The OpenAPI document matches what the API does (checked by ``tests/integration/test_api_fuzz.py`` with
+schemathesis): the question/query length limit is the configured one, a blank text is refused by a
+pattern, and the ``x-api-key`` scheme with 403 and 429 is documented on the query routes (optional:
+required where API Gateway or ``rag-explorer serve --api-key-file`` enforces keys).
 """
 
 from __future__ import annotations
@@ -29,16 +36,16 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import ConfigDict, model_validator
 
 import shared
+from shared import models
 from shared.errors import RagExplorerError, StoreError, StoreUnavailableError
 from shared.health import DetailedHealthResponse, HealthChecker, HealthResponse
 from shared.models import (
     AskResponse,
     ErrorResponse,
     FieldError,
-    QueryRequest,
-    SearchRequest,
     SearchResponse,
 )
 from shared.observability import LoggerLike, MetricsSink, NullMetrics
@@ -54,6 +61,70 @@ API_DESCRIPTION = (
 )
 QUERY_ROUTES = frozenset({"/query", "/search"})
 QUERY_ERRORS = (400, 413, 415, 422, 503, 500)
+#: The operations documented with the optional x-api-key scheme and its 403/429. Where keys are enforced,
+#: every route but GET /health needs one (shared.api_keys.OPEN_ROUTES); the health routes' documented
+#: responses stay 200/503 (tests/unit/test_http_api.py pins them).
+KEYED_OPERATIONS = frozenset({("post", "/query"), ("post", "/search")})
+API_KEY_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "x-api-key",
+    "description": "Required where the API is deployed behind API Gateway with API keys, or served with "
+    "`rag-explorer serve --api-key-file`; every route but GET /health then needs it.",
+}
+GATEWAY_RESPONSES: dict[str, Any] = {
+    "403": {
+        "description": "Missing or wrong x-api-key (where API keys are required)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    },
+    "429": {
+        "description": "Over the rate limit for this API key; retry after Retry-After seconds",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    },
+}
+#: The request text fields whose length the running service limits (``max_question_chars``).
+TEXT_FIELDS = (("QueryRequest", "question"), ("SearchRequest", "query"))
+
+
+def _integral_floats(data: Any, fields: tuple[str, ...]) -> Any:
+    """JSON Schema counts 1.0 as an integer; strict pydantic does not: accept integral floats there."""
+    if isinstance(data, dict):
+        for name in fields:
+            value = data.get(name)
+            if isinstance(value, float) and value.is_integer():
+                data = {**data, name: int(value)}
+    return data
+
+
+class QueryRequest(models.QueryRequest):
+    """:class:`shared.models.QueryRequest`, validated strictly: JSON types are not coerced.
+
+    Same name, so that the OpenAPI component keeps the model's name.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="QueryRequest")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integers(cls, data: Any) -> Any:
+        return _integral_floats(data, ("max_chunks",))
+
+
+class SearchRequest(models.SearchRequest):
+    """:class:`shared.models.SearchRequest`, validated strictly: JSON types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="SearchRequest")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integers(cls, data: Any) -> Any:
+        return _integral_floats(data, ("k",))
 
 
 class PayloadTooLargeError(Exception):
@@ -95,34 +166,58 @@ def _ok(model: type, description: str) -> dict[int, Any]:
     return {200: {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}}
 
 
+def _not_json(name: str) -> Any:
+    """``json.loads`` takes NaN and Infinity; JSON does not."""
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
+
+
 def _json_loads(limit: int) -> Any:
     def loads(data: str | bytes | bytearray) -> Any:
         size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
         if size > limit:
             raise PayloadTooLargeError(size, limit)
-        return json.loads(data)
+        return json.loads(data, parse_constant=_not_json)
 
     return loads
 
 
 class ApiResolver(APIGatewayRestResolver):
-    """The Powertools resolver, with an OpenAPI document that shows only this API's error model.
+    """The Powertools resolver, with an OpenAPI document that says exactly what the API does.
 
-    With validation on, Powertools documents a 422 ``HTTPValidationError`` on every route; this API's
-    422 (and every other error) is :class:`~shared.models.ErrorResponse`, declared per route instead.
+    * With validation on, Powertools documents a 422 ``HTTPValidationError`` on every route; this API's
+      422 (and every other error) is :class:`~shared.models.ErrorResponse`, declared per route instead.
+    * The question/query ``maxLength`` is the running service's limit (``text_limit``), and a ``pattern``
+      says that a blank text is refused.
+    * The optional ``x-api-key`` scheme, with its 403 and 429, on ``POST /query`` and ``POST /search``.
     """
+
+    text_limit: int | None = None
 
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPI:
         spec = super().get_openapi_schema(*args, **kwargs)
         data = spec.model_dump(by_alias=True, exclude_none=True, mode="json")
-        for item in data.get("paths", {}).values():
-            for operation in item.values():
-                responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+        for path, item in data.get("paths", {}).items():
+            for method, operation in item.items():
+                if not isinstance(operation, dict):
+                    continue
+                responses = operation.setdefault("responses", {})
                 if "HTTPValidationError" in json.dumps(responses.get("422", {})):
                     responses.pop("422")
-        schemas = data.get("components", {}).get("schemas", {})
+                if (method, path) in KEYED_OPERATIONS:
+                    operation["security"] = [{"api_key": []}, {}]
+                    for code, response in GATEWAY_RESPONSES.items():
+                        responses.setdefault(code, response)
+        components = data.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
             schemas.pop(name, None)
+        for model, field in TEXT_FIELDS:
+            prop = schemas.get(model, {}).get("properties", {}).get(field)
+            if prop is not None:
+                if self.text_limit is not None:
+                    prop["maxLength"] = min(prop.get("maxLength", self.text_limit), self.text_limit)
+                prop["pattern"] = r"\S"  # not blank (the service strips the text)
+        components.setdefault("securitySchemes", {})["api_key"] = API_KEY_SCHEME
         return OpenAPI.model_validate(data)
 
 
@@ -139,6 +234,7 @@ def create_app(
     logger_: LoggerLike = logger or log
     checker = health or HealthChecker.from_env(service)
     app = ApiResolver(enable_validation=True, json_body_deserializer=_json_loads(max_body_bytes))
+    app.text_limit = service.settings.max_question_chars
     openapi: dict[str, str] = {}
     routes: dict[str, set[str]] = {}
 
@@ -176,16 +272,19 @@ def create_app(
             headers=headers or None,
         )
 
+    def log_extra() -> dict[str, object]:
+        """Every log record names the request (a Powertools Logger adds it as a key)."""
+        return {"request_id": request_id()}
+
     def check_text(text: str, field: str, what: str) -> None:
-        stripped = text.strip()
-        if not stripped:
+        if not text.strip():
             raise FieldValidationError(["body", field], "string_too_short", f"the {what} is empty")
         limit = service.settings.max_question_chars
-        if len(stripped) > limit:
+        if len(text) > limit:  # the raw length, as the OpenAPI maxLength says
             raise FieldValidationError(
                 ["body", field],
                 "string_too_long",
-                f"the {what} is {len(stripped)} characters long; the limit is {limit}",
+                f"the {what} is {len(text)} characters long; the limit is {limit}",
             )
 
     def timed_success(started: float) -> None:
@@ -267,7 +366,7 @@ def create_app(
         report = checker.detailed()
         status = HTTPStatus.OK if report.status == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
         if report.failing:
-            logger_.warning("detailed health check failed: %s", ", ".join(report.failing))
+            logger_.warning("detailed health check failed: %s", ", ".join(report.failing), extra=log_extra())
         return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=report)
 
     register("GET", "/health/detailed")
@@ -340,6 +439,13 @@ def create_app(
             HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", f"invalid request: {fields}", details
         )
 
+    @app.exception_handler(UnicodeDecodeError)
+    def not_utf8(_exc: UnicodeDecodeError) -> Response[str]:
+        problem = wrong_body()
+        if problem is not None:
+            return problem
+        return error(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not UTF-8 encoded JSON")
+
     @app.exception_handler(FieldValidationError)
     def invalid_field(exc: FieldValidationError) -> Response[str]:
         return error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", exc.error.msg, [exc.error])
@@ -364,7 +470,7 @@ def create_app(
 
     @app.exception_handler(StoreError)
     def store_down(exc: StoreError) -> Response[str]:
-        logger_.error("store error: %s", exc, exc_info=exc)
+        logger_.error("store error: %s", exc, exc_info=exc, extra=log_extra())
         code = "store_unavailable" if isinstance(exc, StoreUnavailableError) else "store_error"
         return error(
             HTTPStatus.SERVICE_UNAVAILABLE, code, "the search index is unavailable right now; retry later"
@@ -377,6 +483,9 @@ def create_app(
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response[str]:
+        problem = wrong_body()
+        if problem is not None:  # the framework failed parsing a body that is not JSON (multipart, ...)
+            return problem
         kind = "configuration or model error" if isinstance(exc, RagExplorerError) else "unexpected error"
         logger_.error(
             "%s while handling %s %s",
@@ -384,6 +493,7 @@ def create_app(
             app.current_event.http_method,
             app.current_event.path,
             exc_info=exc,
+            extra=log_extra(),
         )
         return error(
             HTTPStatus.INTERNAL_SERVER_ERROR,
