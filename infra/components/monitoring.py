@@ -97,6 +97,13 @@ class Monitoring(Construct):
             label="QueryFailure by ErrorType",
             period=MINUTE,
         )
+        llm_failures = cw.MathExpression(
+            expression=(
+                f"SEARCH('{{{NAMESPACE},ErrorType,Provider,service}} MetricName=\"LLMFailure\"', 'Sum', 60)"
+            ),
+            label="LLMFailure by provider and type",
+            period=MINUTE,
+        )
         chunks = app_metric("ChunksIndexed", services.ingest)
         documents_failed = app_metric("DocumentsFailed", services.ingest)
         dlq_depth = dead_letter_queue.metric_approximate_number_of_messages_visible(
@@ -178,7 +185,7 @@ class Monitoring(Construct):
         )
         self.dashboard.add_widgets(
             cw.GraphWidget(title="Query latency (ms)", left=list(latency.values()), width=8),
-            cw.GraphWidget(title="Query failures by type", left=[failures_by_type], width=8),
+            cw.GraphWidget(title="Query failures by type", left=[failures_by_type, llm_failures], width=8),
             cw.GraphWidget(
                 title="API requests and errors",
                 left=[
