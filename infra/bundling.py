@@ -270,6 +270,10 @@ def function_code(
         bundling=BundlingOptions(
             # never pulled: the local bundler always succeeds (or raises)
             image=lambda_.Runtime.PYTHON_3_12.bundling_image,
-            local=LocalPythonBundler(function_name=function_name, target=target, cache_dir=cache_dir),
+            # jsii calls try_bundle(output_dir, options) with the options struct positionally, not as the
+            # keyword arguments of the generated ILocalBundling protocol
+            local=LocalPythonBundler(  # type: ignore[arg-type]
+                function_name=function_name, target=target, cache_dir=cache_dir
+            ),
         ),
     )

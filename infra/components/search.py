@@ -58,13 +58,13 @@ class SearchDomain(Construct):
             self.client_security_group = ec2.SecurityGroup(
                 self,
                 "ClientSecurityGroup",
-                vpc=vpc,
+                vpc=network.vpc,
                 description="RAG Explorer functions (OpenSearch clients)",
             )
             domain_sg = ec2.SecurityGroup(
                 self,
                 "DomainSecurityGroup",
-                vpc=vpc,
+                vpc=network.vpc,
                 description="RAG Explorer OpenSearch domain: HTTPS from the functions only",
                 allow_all_outbound=False,
             )

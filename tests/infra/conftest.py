@@ -53,8 +53,7 @@ class Synthesized:
         return sorted(self.outdir.glob("*.template.json"))
 
     def resources(self, template: Template, resource_type: str) -> dict[str, Any]:
-        found: dict[str, Any] = template.find_resources(resource_type)
-        return found
+        return dict(template.find_resources(resource_type))
 
 
 def synthesize(stage: str, outdir: Path, **context: Any) -> Synthesized:

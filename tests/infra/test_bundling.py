@@ -60,7 +60,7 @@ ELF_MACHINE = {"aarch64": 183, "x86_64": 62}
 
 
 def pins(path: Path) -> dict[str, str]:
-    found = {}
+    found: dict[str, str] = {}
     for line in requirement_lines(path):
         requirement = Requirement(line)
         (spec,) = requirement.specifier
@@ -72,7 +72,7 @@ def pins(path: Path) -> dict[str, str]:
 def test_every_lambda_dependency_is_pinned_like_the_test_environment() -> None:
     """Versions the Lambda bundle uses are the ones the test suite runs with (constraints.txt)."""
     locked = pins(REQUIREMENTS) | pins(MODEL_REQUIREMENTS)
-    constraints = {}
+    constraints: dict[str, str] = {}
     for line in requirement_lines(ROOT / "constraints.txt"):
         requirement = Requirement(line)
         constraints[canonicalize_name(requirement.name)] = str(requirement.specifier).removeprefix("==")
@@ -95,25 +95,27 @@ def arm64_site() -> Path:
 def test_requirement_closure_is_complete(arm64_site: Path) -> None:
     """Every dependency that an installed distribution declares (for Lambda: CPython 3.12, Linux,
     aarch64, no extras) is installed too, unless it is a documented exclusion."""
-    env = default_environment() | {
+    env: dict[str, str] = {
+        **{key: str(value) for key, value in default_environment().items()},
         "python_version": "3.12",
         "python_full_version": "3.12.0",
         "platform_machine": "aarch64",
         "sys_platform": "linux",
         "platform_system": "Linux",
         "implementation_name": "cpython",
+        "extra": "",
     }
-    installed = {}
+    installed: dict[str, str] = {}
     for dist_info in arm64_site.glob("*.dist-info"):
         metadata = (dist_info / "METADATA").read_text(encoding="utf-8", errors="replace")
         name = re.search(r"^Name: (.+)$", metadata, re.M)
         assert name
         installed[canonicalize_name(name.group(1).strip())] = metadata
-    missing = {}
+    missing: dict[str, list[str]] = {}
     for dist, metadata in installed.items():
         for line in re.findall(r"^Requires-Dist: (.+)$", metadata, re.M):
             requirement = Requirement(line)
-            if requirement.marker and not requirement.marker.evaluate(env | {"extra": ""}):
+            if requirement.marker and not requirement.marker.evaluate(env):
                 continue
             needed = canonicalize_name(requirement.name)
             if needed not in installed and needed not in EXCLUDED_DEPENDENCIES:

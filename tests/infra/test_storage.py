@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk.assertions import Match
 
 from infra.components.storage import ACCESS_LOG_BUCKET_LOGICAL_ID, DOCUMENT_BUCKET_LOGICAL_ID
 from tests.infra.conftest import Synthesized
 
 
-def bucket(stage: Synthesized, logical_id: str) -> dict:  # type: ignore[type-arg]
+def bucket(stage: Synthesized, logical_id: str) -> dict[str, Any]:
     buckets = stage.resources(stage.stateful, "AWS::S3::Bucket")
     assert logical_id in buckets, f"logical id {logical_id} is pinned; found {sorted(buckets)}"
-    return buckets[logical_id]  # type: ignore[no-any-return]
+    found: dict[str, Any] = buckets[logical_id]
+    return found
 
 
 def test_logical_ids_are_pinned(stage: Synthesized) -> None:
