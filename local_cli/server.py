@@ -320,6 +320,7 @@ def _from_proxy_result(result: dict[str, Any]) -> tuple[int, list[tuple[str, str
 
 class LocalApiServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # listen backlog: many clients connecting at once are queued, not refused
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -59,6 +60,7 @@ API_DESCRIPTION = (
     "Answers questions from your documentation with numbered citations, or refuses with reasons. "
     "Every error has the same body: error, message, details, request_id, timestamp."
 )
+REQUEST_ID_HEADER = "x-request-id"
 QUERY_ROUTES = frozenset({"/query", "/search"})
 QUERY_ERRORS = (400, 413, 415, 422, 503, 500)
 #: The operations documented with the optional x-api-key scheme and its 403/429. Where keys are enforced,
@@ -192,6 +194,19 @@ class ApiResolver(APIGatewayRestResolver):
     """
 
     text_limit: int | None = None
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        """The proxy result, with ``x-request-id`` (the id that error bodies and log lines quote)."""
+        result = super().resolve(event, context)
+        context_ = event.get("requestContext") if isinstance(event, Mapping) else None
+        rid = (context_ or {}).get("requestId") or getattr(context, "aws_request_id", None)
+        if rid:
+            headers = result.get("multiValueHeaders")
+            if isinstance(headers, dict):
+                headers[REQUEST_ID_HEADER] = [str(rid)]
+            else:
+                result.setdefault("headers", {})[REQUEST_ID_HEADER] = str(rid)
+        return result
 
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPI:
         spec = super().get_openapi_schema(*args, **kwargs)

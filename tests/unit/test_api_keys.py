@@ -3,8 +3,10 @@ request-id logging: no sockets."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -216,3 +218,22 @@ def test_log_records_name_the_request() -> None:
     assert any("RuntimeError: boom" in line for line in lines[3:-1])
     assert all("request_id=" in line for line in lines)
     assert lines[-1] == "ERROR test.request_ids: explicit request_id=rid-2"
+
+
+def test_resolver_results_and_powertools_logs_carry_the_request_id(
+    capsys: pytest.CaptureFixture[str], lambda_context: Any
+) -> None:
+    from aws_lambda_powertools import Logger
+
+    from shared.http_api import create_app
+    from tests.unit.test_http_api import BrokenStore, event, make_service
+
+    app = create_app(make_service(BrokenStore), logger=Logger(service="test"))
+    result = app.resolve(event("query_event.json"), lambda_context)
+    assert result["statusCode"] == 500
+    rid = json.loads(result["body"])["request_id"]
+    assert result["multiValueHeaders"]["x-request-id"] == [rid]
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [r["request_id"] for r in records if r["level"] == "ERROR"] == [rid]
+    ok = app.resolve(event("health_event.json"), lambda_context)
+    assert ok["statusCode"] == 200 and ok["multiValueHeaders"]["x-request-id"]
