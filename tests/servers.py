@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,15 +23,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Run `rag-explorer serve` with ``env`` (on top of os.environ); yields its URL once /health answers."""
+def serve(
+    env: dict[str, str], *args: str, log_path: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run `rag-explorer serve` with ``env`` (on top of os.environ); yields its URL once /health answers.
+    Its output (a line per request) goes to ``log_path``, or a temporary file: never to a pipe that nobody
+    reads, which would block the server once full."""
     port = free_port()
+    log = log_path.open("w+") if log_path else tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "local_cli", "serve", "--port", str(port), *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -38,7 +44,8 @@ def serve(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Pop
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"serve exited: {process.communicate()[1]}")
+                log.seek(0)
+                raise RuntimeError(f"serve exited: {log.read()[-2000:]}")
             try:
                 with urllib.request.urlopen(url + "/health", timeout=2):
                     break
@@ -50,4 +57,5 @@ def serve(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Pop
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.wait()
+        log.close()

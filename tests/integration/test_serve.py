@@ -46,6 +46,7 @@ Invoices are emailed to the account owner on the first day of every month.
 class Server:
     url: str
     process: subprocess.Popen[str]
+    log: Path
     statuses: list[int] = field(default_factory=list)
 
     def request(
@@ -83,8 +84,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {"RAG_EXPLORER_HOME": str(base / "home"), "RAG_EXPLORER_EMBEDDER": "hash:256"}
     result = CliRunner().invoke(cli, ["ingest", str(docs)], env=env)
     assert result.exit_code == 0, result.output
-    with serve(env) as (url, process):
-        yield Server(url, process)
+    log = base / "serve.log"
+    with serve(env, log_path=log) as (url, process):
+        yield Server(url, process, log)
 
 
 # --------------------------------------------------------------------------- the happy paths
@@ -202,7 +204,8 @@ def test_body_over_the_gateway_limit_is_refused_unread(server: Server) -> None:
 def test_zz_never_a_5xx_and_ctrl_c_stops_cleanly(server: Server) -> None:
     assert server.statuses and all(s < 500 for s in server.statuses), server.statuses
     server.process.send_signal(signal.SIGINT)
-    _, stderr = server.process.communicate(timeout=30)
+    server.process.wait(timeout=30)
+    stderr = server.log.read_text()
     assert server.process.returncode == 0, stderr
     assert "RAG Explorer API on http://127.0.0.1:" in stderr
     assert stderr.rstrip().endswith("stopped")
