@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,10 +32,12 @@ def serve(
     reads, which would block the server once full."""
     port = free_port()
     log = log_path.open("w+") if log_path else tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+    # only the given settings: none leak in from the developer's own RAG_EXPLORER_* environment
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_EXPLORER_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "local_cli", "serve", "--port", str(port), *args],
         cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        env={**clean, "PYTHONUNBUFFERED": "1", **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
@@ -56,6 +59,10 @@ def serve(
         yield url, process
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.send_signal(signal.SIGINT)  # as Ctrl-C would
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         log.close()

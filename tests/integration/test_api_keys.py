@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +17,7 @@ from click.testing import CliRunner
 
 from local_cli.main import cli
 from shared.models import ErrorResponse
-from tests.servers import ROOT, free_port
+from tests.servers import serve
 
 pytestmark = pytest.mark.integration
 
@@ -31,41 +26,9 @@ OTHER_KEY = "second-key-Zz9876543210"
 GUIDE = "# Keys\n\nTo rotate your API key, open the console and choose Regenerate key.\n"
 
 
-@contextmanager
-def serve_logged(env: dict[str, str], log: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`rag-explorer serve` with its stderr in ``log`` (a file never fills up as an unread pipe would)."""
-    port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_EXPLORER_")}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_cli", "serve", "--port", str(port), *args],
-            cwd=ROOT,
-            env={**clean, "PYTHONUNBUFFERED": "1", **env},
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"serve exited: {log.read_text(errors='replace')}")
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("serve did not start within 60 s") from None
-                time.sleep(0.1)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def serve_logged(env: dict[str, str], log: Path, *args: str) -> AbstractContextManager[tuple[str, Any]]:
+    """`rag-explorer serve` with its output in ``log``."""
+    return serve(env, *args, log_path=log)
 
 
 def make_index(base: Path) -> dict[str, str]:
