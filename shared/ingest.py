@@ -18,6 +18,7 @@ import numpy as np
 from shared.chunking import Chunker, embedding_text
 from shared.embeddings.base import Embedder
 from shared.errors import LoaderError
+from shared.loaders._common import LoadLimits
 from shared.models import Chunk, Document, FileReport, IngestSummary, RemoveSummary
 from shared.stores.base import VectorStore
 
@@ -44,12 +45,15 @@ class Ingestor:
         *,
         max_file_bytes: int = 20 * 1024 * 1024,
         embed_batch: int = 256,
+        limits: LoadLimits | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.chunker = chunker
         self.max_file_bytes = max_file_bytes
         self.embed_batch = embed_batch
+        #: bounds on the work one untrusted file may cause (``LoadLimits.from_settings(settings)``)
+        self.limits = limits or LoadLimits()
 
     # ------------------------------------------------------------------ files
 
@@ -111,7 +115,7 @@ class Ingestor:
         shown = str(path)
         try:
             # BEIR-style JSON Lines keep their own ids as sources; other files are identified by path
-            docs = load_file(path, max_bytes=self.max_file_bytes, source=source_for(path))
+            docs = load_file(path, max_bytes=self.max_file_bytes, source=source_for(path), limits=self.limits)
         except LoaderError as exc:
             status = (
                 "skipped" if exc.reason.startswith(("unsupported file type", "file too large")) else "error"

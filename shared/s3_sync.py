@@ -338,7 +338,7 @@ class S3Sync:
         return KeyResult(bucket, key, "indexed", documents=changed, chunks=embedded)
 
     def _load(self, bucket: str, key: str, suffix: str, data: bytes) -> list[Document]:
-        from shared.loaders import load_file
+        from shared.loaders import LoadLimits, load_file
 
         source = source_for(bucket, key)
         name = PurePosixPath(key).name
@@ -347,7 +347,13 @@ class S3Sync:
         with tempfile.TemporaryDirectory(prefix="rag-s3-") as tmp:
             path = Path(tmp) / name
             path.write_bytes(data)
-            docs = load_file(path, max_bytes=self.service.settings.max_file_bytes, source=source)
+            settings = self.service.settings
+            docs = load_file(
+                path,
+                max_bytes=settings.max_file_bytes,
+                source=source,
+                limits=LoadLimits.from_settings(settings),
+            )
         if suffix == ".jsonl":
             docs = [d.model_copy(update={"source": f"{source}#{d.source}"}) for d in docs]
         return docs

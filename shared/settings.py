@@ -53,14 +53,17 @@ class Settings(BaseModel):
         ge=1000,
         description="Extracted characters kept per document; the rest is cut off, with a warning.",
     )
-    max_pdf_pages: int = Field(
-        default=2000, ge=1, description="PDF pages read per file; later pages are left out, with a warning."
-    )
+    max_pdf_pages: int = Field(default=2000, ge=1, description="PDFs with more pages are rejected.")
     max_pdf_stream_mb: float = Field(
         default=20.0, gt=0, description="A PDF stream that inflates past this is not decoded (bomb guard)."
     )
     loader_timeout_s: float = Field(
         default=60.0, gt=0, description="A document still being parsed after this is rejected."
+    )
+    max_sections_per_file: int = Field(
+        default=50_000,
+        ge=100,
+        description="Sections (headings) per file, later headings kept as text; JSON Lines records read.",
     )
     chunk_tokens: int = Field(default=200, ge=32, le=256, description="Target chunk size in embedder tokens.")
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)

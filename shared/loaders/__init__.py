@@ -13,18 +13,33 @@ from pathlib import Path
 from shared.errors import LoaderError
 from shared.models import Document
 
-from ._common import read_bytes, short_error
+from ._common import (
+    MAX_PDF_PAGE_OPERANDS,
+    Budget,
+    LoadLimits,
+    cap_sections,
+    make_document,
+    read_bytes,
+    short_error,
+)
 from .html import load_html
 from .jsonl import load_jsonl
 from .markdown import load_markdown
 from .pdf import load_pdf
 from .text import load_text
 
-__all__ = ["DEFAULT_MAX_BYTES", "SUPPORTED_SUFFIXES", "iter_files", "load_file"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_PDF_PAGE_OPERANDS",
+    "SUPPORTED_SUFFIXES",
+    "LoadLimits",
+    "iter_files",
+    "load_file",
+]
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
-_Loader = Callable[[Path, bytes, str], list[Document]]
+_Loader = Callable[[Path, bytes, str, Budget], list[Document]]
 
 _LOADERS: dict[str, _Loader] = {
     ".md": load_markdown,
@@ -42,11 +57,19 @@ _LOADERS: dict[str, _Loader] = {
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_LOADERS)
 
 
-def load_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, source: str | None = None) -> list[Document]:
+def load_file(
+    path: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    source: str | None = None,
+    limits: LoadLimits | None = None,
+) -> list[Document]:
     """Load the documents in ``path`` (one, or one per record for ``.jsonl``).
 
     ``source`` defaults to ``str(path)``; JSON Lines records use their ``_id`` instead. The size is
-    checked with ``stat()`` before anything is read. Raises ``LoaderError`` for anything unloadable.
+    checked with ``stat()`` before anything is read, and the suffix before that: an unsupported file is
+    never opened. ``limits`` (default :class:`LoadLimits`) bound the work the content may cause. Raises
+    ``LoaderError`` for anything unloadable.
     """
     path = Path(path)
     src = str(path) if source is None else source
@@ -56,8 +79,9 @@ def load_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, source: str | N
         shown = suffix or "(none)"
         raise LoaderError(f"unsupported file type '{shown}'", source=src)
     data = read_bytes(path, max_bytes, src)
+    budget = Budget(limits or LoadLimits(), src)
     try:
-        return loader(path, data, src)
+        docs = loader(path, data, src, budget)
     except LoaderError:
         raise
     except RecursionError:
@@ -66,6 +90,27 @@ def load_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, source: str | N
         raise
     except Exception as exc:  # a loader bug or a parser surprise: still a LoaderError for the caller
         raise LoaderError(f"could not parse {suffix[1:]} file: {short_error(exc)}", source=src) from None
+    docs = [_capped(doc, budget) for doc in docs]
+    if docs and budget.notes:
+        docs[0].warnings[:] = list(dict.fromkeys([*docs[0].warnings, *budget.notes]))
+    return docs
+
+
+def _capped(doc: Document, budget: Budget) -> Document:
+    """The safety net behind each loader's own early cut: no document exceeds ``max_document_chars``."""
+    sections, cut = cap_sections(doc.sections, budget.max_chars)
+    if not cut:
+        return doc
+    if not sections:
+        raise LoaderError("no text within the max_document_chars limit", source=budget.source)
+    return make_document(
+        source=doc.source,
+        title=doc.title,
+        doc_type=doc.doc_type,
+        sections=sections,
+        tags=doc.tags,
+        warnings=list(dict.fromkeys([*doc.warnings, budget.truncated_warning()])),
+    )
 
 
 def _hidden(name: str) -> bool:

@@ -1,16 +1,23 @@
-"""Helpers shared by the loaders: bounded reading, text decoding, normalisation, hashing."""
+"""Helpers shared by the loaders: limits, bounded reading, text decoding, normalisation, hashing."""
 
 from __future__ import annotations
 
 import codecs
 import hashlib
 import json
+import math
 import re
 import stat
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.errors import LoaderError
 from shared.models import Document, Section
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 MB = 1024 * 1024
 #: How many leading bytes are sniffed for NUL bytes (the usual "is it binary?" heuristic).
@@ -18,7 +25,114 @@ SNIFF_BYTES = 8192
 #: A first line longer than this is not used as a title.
 MAX_TITLE_CHARS = 100
 
-_TRAILING_WS = re.compile(r"[ \t\f\v]+$", re.MULTILINE)
+#: Trailing spaces of a line. The lookbehind starts a match only where a run of spaces starts: plain
+#: "[ \t]+$" retries from every space of a run inside a line, quadratic on hostile input.
+_TRAILING_WS = re.compile(r"(?<![ \t\f\v])[ \t\f\v]+$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Bounds on the work one untrusted file may cause (the file size itself is ``max_bytes``).
+
+    ``max_document_chars`` cuts the extracted text of each document (a JSON Lines record is a document)
+    with a warning; ``max_sections`` bounds the sections (headings) of a file, later headings are kept
+    as body text, and the records of a JSON Lines file, later records are not read, each with a warning;
+    a PDF of more than ``max_pdf_pages`` pages is rejected; ``max_pdf_stream_bytes`` is the most one PDF
+    stream may inflate to (larger ones are not decoded); ``timeout_s`` rejects a file still being parsed
+    after that long. The clock is checked between
+    pages, lines, records and HTML elements: one PDF page in progress is not interrupted, but the work
+    per page is bounded by ``max_pdf_stream_bytes`` and :data:`MAX_PDF_PAGE_OPERANDS`.
+    """
+
+    max_document_chars: int = 5_000_000
+    max_pdf_pages: int = 2000
+    max_pdf_stream_bytes: int = 20 * MB
+    timeout_s: float | None = 60.0
+    max_sections: int = 50_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoadLimits:
+        return cls(
+            max_document_chars=settings.max_document_chars,
+            max_pdf_pages=settings.max_pdf_pages,
+            max_pdf_stream_bytes=int(settings.max_pdf_stream_mb * MB),
+            timeout_s=settings.loader_timeout_s,
+            max_sections=settings.max_sections_per_file,
+        )
+
+
+#: Content-stream tokens (operands and operators) parsed per PDF page (pypdf's own default is 2,000,000,
+#: about 17 s and 250 MB of Python objects for one page); a dense real page has a few thousand.
+MAX_PDF_PAGE_OPERANDS = 300_000
+
+
+class Budget:
+    """The limits of one ``load_file`` call, and its clock."""
+
+    def __init__(self, limits: LoadLimits, source: str) -> None:
+        self.limits = limits
+        self.source = source
+        self.started = time.monotonic()
+        timeout = limits.timeout_s
+        self.deadline = self.started + timeout if timeout else math.inf
+        self.notes: list[str] = []  # warnings about the file as a whole (a limit that was reached)
+
+    @property
+    def max_chars(self) -> int:
+        return self.limits.max_document_chars
+
+    def check(self) -> None:
+        """Raise ``LoaderError`` once the time budget is spent (cheap enough to call per element)."""
+        if time.monotonic() > self.deadline:
+            raise LoaderError(
+                f"parsing took longer than {self.limits.timeout_s:g} s (limit loader_timeout_s); not indexed",
+                source=self.source,
+            )
+
+    @property
+    def max_sections(self) -> int:
+        return self.limits.max_sections
+
+    def sections_warning(self, what: str = "headings") -> str:
+        if what == "records":
+            return (
+                f"records after the first {self.max_sections:,} were not read (limit max_sections_per_file)"
+            )
+        return (
+            f"more than {self.max_sections:,} sections: later headings are kept as text "
+            "(limit max_sections_per_file)"
+        )
+
+    def truncated_warning(self) -> str:
+        return (
+            f"text cut off at {self.max_chars:,} characters (limit max_document_chars); "
+            "the rest is not indexed"
+        )
+
+    def cap(self, text: str, warnings: list[str]) -> str:
+        """``text`` cut to ``max_chars`` (at a line break when one is near), with a warning when cut."""
+        if len(text) <= self.max_chars:
+            return text
+        cut = text.rfind("\n", self.max_chars * 9 // 10, self.max_chars)
+        warnings.append(self.truncated_warning())
+        return text[: cut if cut > 0 else self.max_chars]
+
+
+def cap_sections(sections: list[Section], max_chars: int) -> tuple[list[Section], bool]:
+    """The leading sections holding at most ``max_chars`` characters of text; True if any was cut."""
+    kept: list[Section] = []
+    left = max_chars
+    for section in sections:
+        if len(section.text) <= left:
+            kept.append(section)
+            left -= len(section.text)
+            continue
+        if left > 0:
+            text = section.text[:left].rstrip()
+            if text.strip():
+                kept.append(section.model_copy(update={"text": text}))
+        return kept, True
+    return kept, False
 
 
 def format_size(n_bytes: int) -> str:

@@ -1,29 +1,24 @@
 """HTML loader: visible text only, sections from h1–h6, paragraph breaks kept.
 
-The tree is walked with an explicit stack (no recursion), so very deeply nested markup is fine.
+The markup is read as a stream of tags and text (the standard library's ``html.parser``, the parser
+BeautifulSoup's "html.parser" builder wraps, with the same tree rules: void elements close at once, an
+end tag closes every element opened after the most recent one of its name, an end tag with no open
+element is ignored). No tree is built, so memory holds only the open elements and the text kept, very
+deeply nested markup is fine, and the input is fed in slices; the time budget is checked at every tag and
+text run, and reading stops once ``max_document_chars`` of text have been collected.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from html.parser import HTMLParser
 from pathlib import Path
-
-from bs4 import BeautifulSoup
-from bs4.element import (
-    CData,
-    Comment,
-    Declaration,
-    Doctype,
-    NavigableString,
-    PageElement,
-    ProcessingInstruction,
-    Tag,
-)
 
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import HeadingStack, decode_text, is_blank, make_document, normalise, short_error
+from ._common import Budget, HeadingStack, decode_text, is_blank, make_document, normalise, short_error
 
 #: Never visible, or page chrome rather than content.
 _DROP = frozenset(
@@ -47,14 +42,26 @@ _PARAGRAPH = frozenset(
 #: ... and those on a line of their own.
 _LINE = frozenset({"li", "tr", "br", "dt", "dd", "figcaption", "summary", "caption", "legend"})
 _CELL = frozenset({"td", "th"})
-_SKIP_STRINGS = (Comment, Doctype, Declaration, CData, ProcessingInstruction)
+#: Elements that never have content: closed as soon as they open (as BeautifulSoup does).
+_VOID = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "menuitem",
+        "meta", "param", "source", "track", "wbr", "basefont", "bgsound", "command", "frame",
+        "image", "isindex", "nextid", "spacer",
+    }
+)  # fmt: skip
 _MAX_HEADING_CHARS = 300
+_MAX_TITLE_CHARS = 1000
+#: Open elements kept track of; start tags nested deeper are ignored (their text is kept). Bounds memory
+#: for millions of unclosed tags; real pages nest a few dozen deep, hostile ones 50,000 still work.
+_MAX_OPEN = 100_000
+#: Characters fed to the parser at a time; the time budget and the text limit are checked in between.
+_SLICE = 1 << 20
 _WS = re.compile(r"\s+")
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 
 
-def _hidden(tag: Tag) -> bool:
-    attrs = tag.attrs or {}
+def _hidden(attrs: dict[str, str | None]) -> bool:
     if "hidden" in attrs or str(attrs.get("aria-hidden", "")).lower() == "true":
         return True
     style = attrs.get("style")
@@ -104,54 +111,90 @@ class _Text:
         return re.sub(r"\n{3,}", "\n\n", text)
 
 
-class _Walker:
-    def __init__(self) -> None:
+class _Open:
+    """An open element. ``kind``: "drop" starts a dropped subtree, "inert" is inside one, "live" else."""
+
+    __slots__ = ("kind", "name")
+
+    def __init__(self, name: str, kind: str) -> None:
+        self.name = name
+        self.kind = kind
+
+
+class _Extractor(HTMLParser):
+    def __init__(self, budget: Budget) -> None:
+        super().__init__(convert_charrefs=True)
+        self.budget = budget
         self.sections: list[Section] = []
         self.stack = HeadingStack()
         self.body = _Text()
         self.headings: list[str] = []
+        self.truncated = False
+        self.capped = False
+        self.title: str | None = None
+        self._open: list[_Open] = []
+        self._open_names: Counter[str] = Counter()
+        self._dropped = 0  # open elements that start a dropped subtree
+        self._pre = 0
+        self._content = 0  # depth inside <article>/<main>/<section>
+        self._heading: tuple[int, _Text, _Open] | None = None
+        self._title: tuple[list[str], _Open] | None = None  # the first <title>, while it is open
+        self._title_seen = False
+        self._collected = 0  # characters of text seen (before whitespace is collapsed)
+
+    # ------------------------------------------------------------------ driving
+
+    def run(self, text: str) -> None:
+        for start in range(0, len(text), _SLICE):
+            self.budget.check()
+            self.feed(text[start : start + _SLICE])
+            if self.truncated:
+                break
+        else:
+            self.close()
+        while self._open:  # the end of the document closes every open element
+            self._pop()
+        if self._heading is not None:  # stopped inside a heading
+            self._finish_heading()
+        self.flush()
+
+    @property
+    def _out(self) -> _Text:
+        return self._heading[1] if self._heading is not None else self.body
 
     def flush(self) -> None:
         text = self.body.take()
         if not is_blank(text):
             self.sections.append(Section(text=text, heading_path=self.stack.path))
 
-    def walk(self, root: Tag) -> None:
-        # Work items: (node, None) to enter a node, (tag, "end") to leave a tag.
-        todo: list[tuple[PageElement, str | None]] = [(root, None)]
-        pre = 0
-        content = 0  # depth inside <article>/<main>/<section>
-        heading: tuple[int, _Text, Tag] | None = None
-        while todo:
-            node, action = todo.pop()
-            out = heading[1] if heading is not None else self.body
-            if action == "end":
-                assert isinstance(node, Tag)
-                name = node.name.lower()
-                if name == "pre":
-                    pre -= 1
-                if name in _CONTENT_ROOTS:
-                    content -= 1
-                if heading is not None and node is heading[2]:
-                    level, buf, _ = heading
-                    heading = None
-                    self._heading(level, buf.take())
-                elif name in _PARAGRAPH:
-                    out.brk("\n\n")
-                elif name in _LINE:
-                    out.brk("\n")
-                continue
-            if isinstance(node, NavigableString):
-                if not isinstance(node, _SKIP_STRINGS):
-                    out.inline(str(node), pre > 0)
-                continue
-            if not isinstance(node, Tag):
-                continue
-            name = (node.name or "").lower()
-            if name in _DROP or (name in _CHROME and content == 0) or _hidden(node):
-                continue
-            if name in _HEADINGS and heading is None:
-                heading = (_HEADINGS[name], _Text(), node)
+    # ------------------------------------------------------------------ parser events
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.budget.check()
+        if self.truncated or len(self._open) >= _MAX_OPEN:
+            return
+        name = tag.lower()
+        if self._dropped:
+            kind = "inert"
+        elif name in _DROP or (name in _CHROME and self._content == 0) or _hidden(dict(attrs)):
+            kind = "drop"
+        else:
+            kind = "live"
+        element = _Open(name, kind)
+        if name == "title" and not self._title_seen:
+            self._title_seen = True
+            self._title = ([], element)
+        if kind == "drop":
+            self._dropped += 1
+        elif kind == "live":
+            out = self._out
+            if name in _HEADINGS and self._heading is None and len(self.sections) < self.budget.max_sections:
+                self._heading = (_HEADINGS[name], _Text(), element)
+            elif name in _HEADINGS and self._heading is None:  # over the section limit: kept as text
+                if not self.capped:
+                    self.budget.notes.append(self.budget.sections_warning())
+                self.capped = True
+                out.brk("\n\n")
             elif name in _PARAGRAPH:
                 out.brk("\n\n")
             elif name in _LINE:
@@ -159,16 +202,80 @@ class _Walker:
             elif name in _CELL:
                 out.space()
             if name == "pre":
-                pre += 1
+                self._pre += 1
             if name in _CONTENT_ROOTS:
-                content += 1
-            todo.append((node, "end"))
-            todo.extend((child, None) for child in reversed(node.contents))
-        if heading is not None:  # unclosed heading at the end of the document
-            self._heading(heading[0], heading[1].take())
-        self.flush()
+                self._content += 1
+        if name in _VOID:
+            self._end(element)
+            return
+        self._open.append(element)
+        self._open_names[name] += 1
 
-    def _heading(self, level: int, raw: str) -> None:
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag.lower() not in _VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.budget.check()
+        name = tag.lower()
+        if self.truncated or not self._open_names[name]:
+            return  # nothing of that name is open: ignored
+        while self._open:
+            if self._pop().name == name:
+                break
+
+    def handle_data(self, data: str) -> None:
+        self.budget.check()
+        if self.truncated:
+            return
+        if self._title is not None:
+            parts, _ = self._title
+            if sum(map(len, parts)) < _MAX_TITLE_CHARS:
+                parts.append(data[:_MAX_TITLE_CHARS])
+        if self._dropped:
+            return
+        room = self.budget.max_chars - self._collected + 1
+        if len(data) >= room:  # one more character than allowed: the document is cut off
+            data = data[:room]
+            self.truncated = True
+        self._out.inline(data, self._pre > 0)
+        self._collected += len(data)
+
+    # ------------------------------------------------------------------ elements
+
+    def _pop(self) -> _Open:
+        element = self._open.pop()
+        self._open_names[element.name] -= 1
+        self._end(element)
+        return element
+
+    def _end(self, element: _Open) -> None:
+        if self._title is not None and element is self._title[1]:
+            self.title = " ".join(" ".join(self._title[0]).split()) or None
+            self._title = None
+        if element.kind == "drop":
+            self._dropped -= 1
+            return
+        if element.kind == "inert":
+            return
+        name = element.name
+        if name == "pre":
+            self._pre -= 1
+        if name in _CONTENT_ROOTS:
+            self._content -= 1
+        if self._heading is not None and element is self._heading[2]:
+            self._finish_heading()
+        elif name in _PARAGRAPH or (self.capped and name in _HEADINGS):
+            self._out.brk("\n\n")
+        elif name in _LINE:
+            self._out.brk("\n")
+
+    def _finish_heading(self) -> None:
+        assert self._heading is not None
+        level, buf, _ = self._heading
+        self._heading = None
+        raw = buf.take()
         text = " ".join(raw.split())
         if not text:
             return
@@ -182,38 +289,32 @@ class _Walker:
         self.stack.push(level, text)
 
 
-def _title(soup: BeautifulSoup) -> str | None:
-    tag = soup.find("title")
-    if tag is None:
-        return None
-    text = " ".join(tag.get_text(" ").split())
-    return text or None
-
-
-def load_html(path: Path, data: bytes, source: str) -> list[Document]:
+def load_html(path: Path, data: bytes, source: str, budget: Budget) -> list[Document]:
     raw, warnings = decode_text(data, source)
     text = normalise(raw)
     if is_blank(text):
         raise LoaderError("empty file", source=source)
-    walker = _Walker()
+    parser = _Extractor(budget)
     try:
-        soup = BeautifulSoup(text, "html.parser")
-        title = _title(soup)
-        walker.walk(soup)
+        parser.run(text)
+    except LoaderError:
+        raise
     except RecursionError:
         raise LoaderError("HTML is too deeply nested", source=source) from None
     except Exception as exc:  # the parser is lenient, but never let it escape as anything else
         raise LoaderError(f"HTML could not be parsed: {short_error(exc)}", source=source) from None
-    if not walker.sections and walker.headings:  # headings only: keep their text
-        walker.sections.append(Section(text="\n".join(walker.headings)))
-    if not walker.sections:
+    if not parser.sections and parser.headings:  # headings only: keep their text
+        parser.sections.append(Section(text="\n".join(parser.headings)))
+    if not parser.sections:
         raise LoaderError("no visible text in HTML", source=source)
+    if parser.truncated:
+        warnings.append(budget.truncated_warning())
     return [
         make_document(
             source=source,
-            title=title or walker.stack.first_h1 or path.stem,
+            title=parser.title or parser.stack.first_h1 or path.stem,
             doc_type="html",
-            sections=walker.sections,
+            sections=parser.sections,
             warnings=warnings,
         )
     ]

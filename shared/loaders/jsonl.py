@@ -8,7 +8,7 @@ from pathlib import Path
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import make_document, normalise
+from ._common import Budget, make_document, normalise
 
 
 def _record(line: bytes, seen: set[str]) -> tuple[str, str | None, str] | str:
@@ -41,16 +41,21 @@ def _record(line: bytes, seen: set[str]) -> tuple[str, str | None, str] | str:
     return doc_id, title or None, text
 
 
-def load_jsonl(path: Path, data: bytes, source: str) -> list[Document]:
+def load_jsonl(path: Path, data: bytes, source: str, budget: Budget) -> list[Document]:
     docs: list[Document] = []
     seen: set[str] = set()
     invalid = 0
     first_invalid = ""
+    capped = False
     for number, line in enumerate(data.split(b"\n"), start=1):
+        budget.check()
         if number == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]
         if not line.strip():
             continue
+        if len(docs) >= budget.max_sections:
+            capped = True
+            break
         rec = _record(line, seen)
         if isinstance(rec, str):
             invalid += 1
@@ -67,6 +72,8 @@ def load_jsonl(path: Path, data: bytes, source: str) -> list[Document]:
             f"no valid JSON Lines records ({invalid} invalid {_lines(invalid)}; first at {first_invalid})",
             source=source,
         )
+    if capped:
+        docs[0].warnings.append(budget.sections_warning("records"))
     if invalid:
         docs[0].warnings.append(f"{invalid} invalid {_lines(invalid)} skipped (first at {first_invalid})")
     return docs

@@ -8,16 +8,17 @@ from pathlib import Path
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import HeadingStack, decode_text, is_blank, make_document, normalise
+from ._common import Budget, HeadingStack, decode_text, is_blank, make_document, normalise
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
-_ATX_CLOSING = re.compile(r"(?:^|[ \t]+)#+$")
+# Every pattern here is linear on hostile lines: no lazy group before "[ \t]*$", no "[^x]*" that can
+# rescan the rest of the line from each of a million opening brackets.
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*))?$")
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _NOT_PARAGRAPH = re.compile(r"^(?: {4}|\t| {0,3}(?:>|[-*+](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|\||<))")
 _FM_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(.*))?$")
 _FM_ITEM = re.compile(r"^[ \t]*-[ \t]+(.*)$")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()]*\)")
 
 
 def _unquote(value: str) -> str:
@@ -69,6 +70,14 @@ def _tags(meta: dict[str, str | list[str]]) -> list[str]:
     return [t.strip() for t in items if t.strip()]
 
 
+def _strip_closing(text: str) -> str:
+    """Drop an ATX heading's closing ``#``s: the whole text, or ``#``s after a space or tab."""
+    body = text.rstrip("#")
+    if body == text or not body:
+        return body
+    return body.rstrip(" \t") if body[-1] in " \t" else text
+
+
 def _clean_heading(text: str) -> str:
     text = _LINK.sub(r"\1", text)
     text = text.replace("`", "").replace("**", "").replace("__", "")
@@ -78,10 +87,19 @@ def _clean_heading(text: str) -> str:
 class _Builder:
     """Accumulates body lines under the current heading stack."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_sections: int) -> None:
         self.sections: list[Section] = []
         self.stack = HeadingStack()
         self.lines: list[str] = []
+        self.max_sections = max_sections
+        self.capped = False
+
+    @property
+    def full(self) -> bool:
+        """No more sections: further headings stay in the body as text."""
+        if len(self.sections) >= self.max_sections:
+            self.capped = True
+        return self.capped
 
     def flush(self) -> None:
         body = normalise("\n".join(self.lines))
@@ -97,12 +115,14 @@ class _Builder:
         self.stack.push(level, text)
 
 
-def parse_markdown(text: str) -> tuple[list[Section], str | None]:
+def parse_markdown(text: str, budget: Budget | None = None) -> tuple[list[Section], str | None]:
     """Split normalised markdown into sections; returns them and the first H1."""
-    b = _Builder()
+    b = _Builder(budget.max_sections if budget is not None else 2**62)
     fence: tuple[str, int] | None = None  # (char, length) of the open code fence
     prev_kind = prev2_kind = "start"  # kinds: start, blank, text, heading, fence
     for line in text.split("\n"):
+        if budget is not None:
+            budget.check()
         kind = "text"
         if fence is not None:
             b.lines.append(line)
@@ -117,8 +137,8 @@ def parse_markdown(text: str) -> tuple[list[Section], str | None]:
                 fence = (m.group(1)[0], len(m.group(1)))
                 b.lines.append(line)
                 kind = "fence"
-        elif m := _ATX.match(line):
-            content = _ATX_CLOSING.sub("", m.group(2) or "")
+        elif (m := _ATX.match(line)) and not b.full:
+            content = _strip_closing((m.group(2) or "").rstrip(" \t"))
             b.heading(len(m.group(1)), content)
             kind = "heading"
         elif (
@@ -127,6 +147,7 @@ def parse_markdown(text: str) -> tuple[list[Section], str | None]:
             and prev2_kind in ("start", "blank", "heading", "fence")
             and b.lines
             and not _NOT_PARAGRAPH.match(b.lines[-1])
+            and not b.full
         ):
             heading_text = b.lines.pop()
             b.heading(1 if m.group(1)[0] == "=" else 2, heading_text)
@@ -136,16 +157,18 @@ def parse_markdown(text: str) -> tuple[list[Section], str | None]:
             kind = "blank" if not line.strip() else "text"
         prev2_kind, prev_kind = prev_kind, kind
     b.flush()
+    if b.capped and budget is not None:
+        budget.notes.append(budget.sections_warning())
     return b.sections, b.stack.first_h1
 
 
-def load_markdown(path: Path, data: bytes, source: str) -> list[Document]:
+def load_markdown(path: Path, data: bytes, source: str, budget: Budget) -> list[Document]:
     raw, warnings = decode_text(data, source)
-    text = normalise(raw)
+    text = normalise(budget.cap(raw, warnings))
     if is_blank(text):
         raise LoaderError("empty file", source=source)
     meta, body = _split_front_matter(text)
-    sections, first_h1 = parse_markdown(body)
+    sections, first_h1 = parse_markdown(body, budget)
     if not sections:
         if is_blank(body):
             raise LoaderError("empty file (front matter only)", source=source)

@@ -1,20 +1,41 @@
-"""PDF loader (pypdf): one section per page that has text."""
+"""PDF loader (pypdf): one section per page that has text.
+
+Untrusted PDFs are bounded: every stream may inflate to at most ``max_pdf_stream_bytes`` (a FlateDecode
+bomb stops there), a page's content stream to :data:`MAX_PDF_PAGE_OPERANDS` tokens; a PDF of more than
+``max_pdf_pages`` pages is rejected before its page tree is walked; extraction stops at
+``max_document_chars``; the time budget is checked between pages; and the streams a page decoded are
+dropped from pypdf's object cache after it, so memory does not grow with the page count. pypdf never
+runs an external program (``jbig2dec``) for us.
+"""
 
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from pypdf import PasswordType, PdfReader
+from pypdf.errors import LimitReachedError
+from pypdf.generic import StreamObject
 
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import MAX_TITLE_CHARS, first_line_title, is_blank, make_document, normalise, short_error
+from ._common import (
+    MAX_PDF_PAGE_OPERANDS,
+    MAX_TITLE_CHARS,
+    Budget,
+    first_line_title,
+    is_blank,
+    make_document,
+    normalise,
+    short_error,
+)
 
 #: pypdf logs recoverable problems ("Ignoring wrong pointing object ...") at WARNING on the "pypdf"
 #: logger. They are captured as Document.warnings instead of reaching the user's console. The lock
@@ -56,10 +77,70 @@ def _captured_pypdf_logs() -> Iterator[list[str]]:
             logger.setLevel(old_level)
 
 
-def _open(data: bytes, source: str) -> PdfReader:
+def _limits(budget: Budget) -> AbstractContextManager[object]:
+    """pypdf's resource limits for this load (a context variable: other threads keep theirs)."""
+    try:
+        from pypdf import apply_configuration  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # pypdf < 7: only its fixed limits (75 MB per stream) apply
+        return nullcontext()
+    n = budget.limits.max_pdf_stream_bytes
+    cm: AbstractContextManager[object] = apply_configuration(
+        zlib_maximum_output_length=n,
+        lzw_maximum_output_length=n,
+        run_length_maximum_output_length=n,
+        brotli_maximum_output_length=n,
+        jbig2_maximum_output_length=n,
+        array_based_stream_maximum_output_length=n,
+        image_maximum_buffer_size=n,
+        stream_parsing_work_maximum_count=MAX_PDF_PAGE_OPERANDS,
+        # a /Count that lies about the page tree: the walk stops well past max_pdf_pages
+        page_tree_maximum_entries=2 * budget.limits.max_pdf_pages + 64,
+        jbig2dec_binary=None,
+    )
+    return cm
+
+
+def _over_limit(exc: BaseException) -> str:
+    return f"PDF exceeds a safety limit: {short_error(exc)}"
+
+
+def _stream_limit(budget: Budget) -> str:
+    mb = budget.limits.max_pdf_stream_bytes / (1024 * 1024)
+    return f"PDF content exceeds the stream limits (max_pdf_stream_mb = {mb:g}; a decompression bomb?)"
+
+
+def _declared_pages(reader: PdfReader) -> int | None:
+    """The page count the document claims (``/Count`` of the page tree root), read without the walk."""
+    try:
+        pages: Any = reader.root_object["/Pages"].get_object()
+        return int(pages["/Count"])
+    except Exception:
+        return None
+
+
+class _StreamCache:
+    """Drops the stream objects (decoded content, fonts' maps) pypdf cached while reading a page."""
+
+    def __init__(self, reader: PdfReader) -> None:
+        self.cache = getattr(reader, "resolved_objects", None)
+        self.kept = 0  # entries before this index were checked: none of them is a stream
+
+    def release(self) -> None:
+        cache = self.cache
+        if not isinstance(cache, dict):
+            return
+        fresh = itertools.islice(cache.items(), self.kept, None)
+        for key in [k for k, v in fresh if isinstance(v, StreamObject)]:
+            del cache[key]
+        self.kept = len(cache)
+
+
+def _open(data: bytes, source: str, budget: Budget) -> PdfReader:
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         encrypted = reader.is_encrypted
+    except LimitReachedError as exc:
+        raise LoaderError(_over_limit(exc), source=source) from None
     except Exception as exc:
         raise LoaderError(f"PDF is truncated or corrupt: {short_error(exc)}", source=source) from None
     if encrypted:
@@ -84,39 +165,77 @@ def _metadata_title(reader: PdfReader) -> str | None:
     return title if title and len(title) < 2 * MAX_TITLE_CHARS else None
 
 
-def load_pdf(path: Path, data: bytes, source: str) -> list[Document]:
+def load_pdf(path: Path, data: bytes, source: str, budget: Budget) -> list[Document]:
     if b"%PDF-" not in data[:1024]:
         raise LoaderError("not a PDF file (no %PDF header)", source=source)
     warnings: list[str] = []
     sections: list[Section] = []
-    with _captured_pypdf_logs() as logged:
-        reader = _open(data, source)
+    failed: list[int] = []  # pages whose text could not be extracted
+    limited: list[int] = []  # pages over a stream limit
+    cut = False
+    with _captured_pypdf_logs() as logged, _limits(budget):
+        reader = _open(data, source, budget)
+        limit = budget.limits.max_pdf_pages
+        declared = _declared_pages(reader)
+        if declared is not None and declared > limit:
+            raise LoaderError(
+                f"PDF has too many pages ({declared:,} > {limit:,} limit, max_pdf_pages)", source=source
+            )
         try:
             n_pages = len(reader.pages)
+        except LimitReachedError as exc:
+            raise LoaderError(_over_limit(exc), source=source) from None
         except Exception as exc:
             raise LoaderError(f"PDF is truncated or corrupt: {short_error(exc)}", source=source) from None
         if n_pages == 0:
             raise LoaderError("PDF has no pages", source=source)
-        failed: list[int] = []
+        if n_pages > limit:
+            raise LoaderError(
+                f"PDF has too many pages ({n_pages:,} > {limit:,} limit, max_pdf_pages)", source=source
+            )
+        streams = _StreamCache(reader)
+        streams.release()
+        chars = 0
         for number in range(1, n_pages + 1):
+            budget.check()
             try:
                 text = reader.pages[number - 1].extract_text() or ""
+            except LimitReachedError:
+                limited.append(number)
+                continue
             except Exception:
                 failed.append(number)
                 continue
+            finally:
+                streams.release()
             text = normalise(text)
-            if not is_blank(text):
-                sections.append(Section(text=text, heading_path=[], page=number))
+            if is_blank(text):
+                continue
+            if chars + len(text) > budget.max_chars:
+                text = text[: budget.max_chars - chars].rstrip()
+                if not is_blank(text):
+                    sections.append(Section(text=text, heading_path=[], page=number))
+                cut = True
+                warnings.append(budget.truncated_warning())
+                break
+            chars += len(text)
+            sections.append(Section(text=text, heading_path=[], page=number))
         title = _metadata_title(reader)
+    if limited:
+        warnings.append(
+            f"{len(limited)} of {n_pages} pages exceed the PDF stream limits and were skipped "
+            f"({_pages(limited)})"
+        )
     if failed:
-        shown = ", ".join(map(str, failed[:10])) + (", …" if len(failed) > 10 else "")
-        warnings.append(f"text extraction failed on {len(failed)} of {n_pages} pages ({shown})")
+        warnings.append(f"text extraction failed on {len(failed)} of {n_pages} pages ({_pages(failed)})")
     if not sections:
+        if limited and len(failed) + len(limited) == n_pages:
+            raise LoaderError(_stream_limit(budget) + ": no page could be read", source=source)
         if failed and len(failed) == n_pages:
             raise LoaderError("PDF is truncated or corrupt: no page could be read", source=source)
         raise LoaderError("no extractable text (scanned PDF?)", source=source)
-    empty = n_pages - len(sections) - len(failed)
-    if empty:
+    empty = n_pages - len(sections) - len(failed) - len(limited)
+    if empty and not cut:
         warnings.append(f"{empty} of {n_pages} pages have no extractable text")
     warnings.extend(f"pypdf: {m}" for m in logged[:_MAX_WARNINGS])
     if len(logged) > _MAX_WARNINGS:
@@ -130,3 +249,7 @@ def load_pdf(path: Path, data: bytes, source: str) -> list[Document]:
             warnings=warnings,
         )
     ]
+
+
+def _pages(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:10])) + (", …" if len(numbers) > 10 else "")

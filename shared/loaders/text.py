@@ -8,13 +8,13 @@ from pathlib import Path
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import decode_text, first_line_title, is_blank, make_document, normalise
+from ._common import Budget, decode_text, first_line_title, is_blank, make_document, normalise
 
 # An RST adornment line: one punctuation character repeated (at least 3 times, to avoid "--" or "..").
 _ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.])\1{2,}$")
 
 
-def _parse_rst(text: str) -> tuple[list[Section], str | None]:
+def _parse_rst(text: str, budget: Budget | None = None) -> tuple[list[Section], str | None]:
     """Sections from RST titles. Levels follow the order in which adornment styles first appear."""
     lines = text.split("\n")
     styles: list[tuple[str, bool]] = []  # (char, has_overline) in order of first appearance
@@ -22,6 +22,7 @@ def _parse_rst(text: str) -> tuple[list[Section], str | None]:
     sections: list[Section] = []
     body: list[str] = []
     first_title: str | None = None
+    capped = False
 
     def flush() -> None:
         chunk = normalise("\n".join(body))
@@ -31,6 +32,8 @@ def _parse_rst(text: str) -> tuple[list[Section], str | None]:
 
     i = 0
     while i < len(lines):
+        if budget is not None:
+            budget.check()
         line = lines[i]
         title: str | None = None
         style: tuple[str, bool] | None = None
@@ -55,7 +58,17 @@ def _parse_rst(text: str) -> tuple[list[Section], str | None]:
             and len(nxt) >= len(line.rstrip())
         ):
             title, style, consumed = line.strip(), (under.group(1), False), 2
-        if title is not None and style is not None:
+        if (
+            title is not None
+            and style is not None
+            and budget is not None
+            and len(sections) >= budget.max_sections
+        ):
+            if not capped:
+                budget.notes.append(budget.sections_warning())
+            capped = True
+            body.extend(lines[i : i + consumed])
+        elif title is not None and style is not None:
             if style not in styles:
                 styles.append(style)
             level = styles.index(style) + 1
@@ -72,13 +85,13 @@ def _parse_rst(text: str) -> tuple[list[Section], str | None]:
     return sections, first_title
 
 
-def load_text(path: Path, data: bytes, source: str) -> list[Document]:
+def load_text(path: Path, data: bytes, source: str, budget: Budget) -> list[Document]:
     raw, warnings = decode_text(data, source)
-    text = normalise(raw)
+    text = normalise(budget.cap(raw, warnings))
     if is_blank(text):
         raise LoaderError("empty file", source=source)
     if path.suffix.lower() == ".rst":
-        sections, first_title = _parse_rst(text)
+        sections, first_title = _parse_rst(text, budget)
         if sections:
             return [
                 make_document(
