@@ -168,10 +168,13 @@ def check_file(path: Path, max_bytes: int, source: str) -> int:
 
 def read_bytes(path: Path, max_bytes: int, source: str) -> bytes:
     """Read a whole file, never more than ``max_bytes`` (the size is checked before reading)."""
-    check_file(path, max_bytes, source)
+    size = check_file(path, max_bytes, source)
     try:
         with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+            # read(n) allocates n bytes up front: ask for the size stat() gave (one more shows growth)
+            data = fh.read(min(size, max_bytes) + 1)
+            if len(data) > size:  # it grew since stat(): read on, up to the limit
+                data += fh.read(max_bytes + 1 - len(data))
     except PermissionError:
         raise LoaderError("permission denied", source=source) from None
     except OSError as exc:
