@@ -128,7 +128,15 @@ class RagService:
     def ingestor(self) -> Ingestor:
         s = self.settings
         chunker = Chunker(self.embedder, chunk_tokens=s.chunk_tokens, overlap_tokens=s.chunk_overlap_tokens)
-        return Ingestor(self.embedder, self.store, chunker, max_file_bytes=s.max_file_bytes)
+        from shared.loaders import LoadLimits
+
+        return Ingestor(
+            self.embedder,
+            self.store,
+            chunker,
+            max_file_bytes=s.max_file_bytes,
+            limits=LoadLimits.from_settings(s),
+        )
 
     # ------------------------------------------------------------------ use cases
 
