@@ -12,7 +12,7 @@ QUESTION ?= How do I reset the index?
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test lint typecheck unit integration bench install dev clean synth
+.PHONY: demo test lint typecheck unit integration bench quality-corpora install dev clean synth
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,12 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/embed_throughput.py
 	$(BIN)/python bench/query_latency.py
 	$(BIN)/python bench/scifact.py
+	$(BIN)/python bench/quality/run.py
+
+# The documentation sets of the quality suite (Debian doc packages as root, the hatch sdist with pip)
+quality-corpora: $(VENV)/.installed
+	apt-get install -y gnucash-docs borgbackup-doc python3.11-doc
+	$(BIN)/python bench/quality/corpora.py hatch
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

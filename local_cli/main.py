@@ -339,15 +339,30 @@ def _ask_stream(
             _print_answer(item)
 
 
+def _print_blocks(text: str, indent: str = "  ") -> None:
+    """Prose wrapped to the terminal; code blocks, lists and tables verbatim, as the answer holds them."""
+    from shared.text import split_blocks
+
+    for i, (kind, start, end) in enumerate(split_blocks(text)):
+        if i:
+            click.echo()
+        block = text[start:end]
+        if kind == "prose":
+            click.echo(click.wrap_text(block, width=100, initial_indent=indent, subsequent_indent=indent))
+        else:
+            for line in block.split("\n"):
+                click.echo(indent + line)
+
+
 def _print_answer(r: AskResponse) -> None:
     if r.decision == "answer":
         click.secho(f"Answer (confidence {r.confidence:.2f}, {r.provider})", bold=True)
-        click.echo(click.wrap_text(r.answer or "", width=100, initial_indent="  ", subsequent_indent="  "))
+        _print_blocks(r.answer or "")
         click.echo()
         click.secho("Sources", bold=True)
         for c in r.citations:
             where = c.source + (f" (page {c.page})" if c.page else "")
-            click.echo(f"  [{c.n}] {where}")
+            click.echo(f"  [{c.n}] {c.location} — {where}" if c.location else f"  [{c.n}] {where}")
             click.echo(
                 click.wrap_text(
                     f'"{c.quote}"', width=100, initial_indent="      ", subsequent_indent="      "
@@ -555,7 +570,10 @@ def eval_(
 
     \b
     QA lines: {"id": ..., "question": ..., "expected_sources": ["docs/x.md", ...] | null}
-    (null: out of scope, the right outcome is a refusal).
+    (null: out of scope, the right outcome is a refusal; add "negative": "same-domain" or
+    "unrelated" to have refusals reported for each kind). An answer counts as correct when its
+    first citation is on an expected page; the reliability table and ECE compare the answers'
+    confidence with how often they were correct.
     """
     from shared.evaluation import load_dataset, run_eval, summarize
 
@@ -591,15 +609,27 @@ def eval_(
             "ndcg@10",
             "recall@100",
             "mrr",
+            "mrr@10",
             "hit@5",
             "answer_rate",
             "refusal_precision",
             "refusal_recall",
+            "refused_same_domain",
+            "refused_unrelated",
+            "citation_accuracy",
+            "answer_precision",
+            "ece",
             "latency_p50_ms",
             "latency_p95_ms",
         ):
             value = values[key]
-            click.echo(f"  {key:18} {'-' if value is None else value}")
+            click.echo(f"  {key:20} {'-' if value is None else value}")
+        if summary.reliability:
+            click.echo("  reliability (answers): confidence bin, answers, mean confidence, correct")
+            for b in summary.reliability:
+                click.echo(
+                    f"    [{b.low:.1f}, {b.high:.1f})  {b.count:4d}  {b.mean_confidence:.3f}  {b.accuracy:.3f}"
+                )
     failed = [
         f"{name} {values[key]} < {minimum}"
         for name, key, minimum in (

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from shared.embeddings.base import TokenCounter
 from shared.models import Chunk, Document, Section
-from shared.text import split_sentences
+from shared.text import introduces_block, split_blocks, split_sentences
 
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_FENCE_LINE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Chunker:
     @property
     def signature(self) -> str:
         """What, besides a document's content, decides its chunks: changing it re-chunks everything."""
-        return f"chunker-v1/{self.chunk_tokens}/{self.overlap_tokens}/{self.tokenizer.max_tokens}"
+        return f"chunker-v2/{self.chunk_tokens}/{self.overlap_tokens}/{self.tokenizer.max_tokens}"
 
     # ------------------------------------------------------------------ public
 
@@ -101,25 +101,77 @@ class Chunker:
         return max(16, min(self.chunk_tokens, room))
 
     def _pieces(self, section: Section, budget: int) -> list[_Piece]:
+        """Blocks of the section as pieces: a code block, list or table stays whole when it fits, and a
+        paragraph that leads into a block ("run the following:") is glued to it, so that no chunk ends
+        on a dangling lead-in and an answer can quote the command with its introduction."""
         pieces: list[_Piece] = []
-        for para in _PARAGRAPH_BREAK.split(section.text):
-            para = para.strip()
-            if not para:
-                continue
-            n = self._count(para)
+        lead_in: _Piece | None = None
+        for kind, start, end in split_blocks(section.text):
+            block = section.text[start:end].strip("\n")
+            n = self._count(block)
             if n <= budget:
-                pieces.append(_Piece(para, n, "\n\n"))
-                continue
-            joiner = "\n\n"
-            for s, e in split_sentences(para):
-                sentence = para[s:e]
-                m = self._count(sentence)
-                if m <= budget:
-                    pieces.append(_Piece(sentence, m, joiner))
-                else:
-                    pieces.extend(self._windows(sentence, budget, joiner))
-                joiner = " "
+                new = [_Piece(block, n, "\n\n")]
+            elif kind == "code":
+                new = self._code_windows(block, budget)
+            elif kind == "prose":
+                new = self._sentences(block, budget)
+            else:
+                new = self._lines(block, budget)
+            if lead_in is not None and kind != "prose":
+                first = new[0]
+                if lead_in.tokens + first.tokens + 1 <= budget:
+                    pieces.pop()
+                    new[0] = _Piece(
+                        lead_in.text + "\n\n" + first.text, lead_in.tokens + first.tokens + 1, "\n\n"
+                    )
+            pieces.extend(new)
+            lead_in = new[-1] if kind == "prose" and introduces_block(block) else None
         return pieces
+
+    def _sentences(self, para: str, budget: int) -> list[_Piece]:
+        pieces: list[_Piece] = []
+        joiner = "\n\n"
+        for s, e in split_sentences(para):
+            sentence = para[s:e]
+            m = self._count(sentence)
+            if m <= budget:
+                pieces.append(_Piece(sentence, m, joiner))
+            else:
+                pieces.extend(self._windows(sentence, budget, joiner))
+            joiner = " "
+        return pieces
+
+    def _lines(self, block: str, budget: int) -> list[_Piece]:
+        """A long list or table: runs of whole lines (a line longer than the budget is windowed)."""
+        pieces: list[_Piece] = []
+        current: list[str] = []
+        size = 0
+        for line in block.split("\n"):
+            m = self._count(line) + 1
+            if current and size + m > budget:
+                pieces.append(_Piece("\n".join(current), size, "\n"))
+                current, size = [], 0
+            if m > budget:
+                pieces.extend(self._windows(line, budget, "\n"))
+                continue
+            current.append(line)
+            size += m
+        if current:
+            pieces.append(_Piece("\n".join(current), size, "\n"))
+        if pieces:
+            pieces[0] = _Piece(pieces[0].text, pieces[0].tokens, "\n\n")
+        return pieces
+
+    def _code_windows(self, block: str, budget: int) -> list[_Piece]:
+        """A long code block: runs of whole lines, each fenced again so every chunk holds valid blocks."""
+        lines = block.split("\n")
+        fenced = bool(_FENCE_LINE.match(lines[0]))
+        opener = lines[0].strip() if fenced else "```"
+        if fenced:
+            lines = lines[1:-1] if len(lines) > 1 and _FENCE_LINE.match(lines[-1]) else lines[1:]
+        wrap = self._count(opener) + self._count("```") + 2
+        inner = self._lines("\n".join(lines), max(8, budget - wrap))
+        return [_Piece(f"{opener}\n{p.text}\n```", min(budget, p.tokens + wrap), "\n\n") for p in inner]
 
     def _windows(self, text: str, budget: int, joiner: str) -> list[_Piece]:
         """Token windows for text with no usable sentence boundary (code, tables, run-on text)."""

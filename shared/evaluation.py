@@ -7,8 +7,12 @@ Datasets:
 
 * a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv``): retrieval metrics only;
 * a JSON Lines QA file, one ``{"id", "question", "expected_sources": [...] | null}`` per line; ``null``
-  means out of scope (the right outcome is a refusal). Expected sources match a hit's source exactly or
-  as a path suffix (``docs/cli.md`` matches ``/home/me/project/docs/cli.md``).
+  means out of scope (the right outcome is a refusal), and an optional ``"negative": "same-domain" |
+  "unrelated"`` says which kind, so refusals are reported for each. Expected sources match a hit's source
+  exactly or as a path suffix (``docs/cli.md`` matches ``/home/me/project/docs/cli.md``).
+
+An answer is *correct* when its first citation is on an acceptable page; the confidence is judged
+against that (:mod:`shared.calibration`).
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.calibration import ReliabilityBin, expected_calibration_error, reliability_table
 from shared.errors import RagExplorerError
 from shared.models import AskResponse, SearchResponse
+
+Negative = Literal["same-domain", "unrelated"]
+NEGATIVE_KINDS: tuple[str, ...] = ("same-domain", "unrelated")
 
 
 def dedupe_sources(sources: Sequence[str]) -> list[str]:
@@ -100,6 +108,7 @@ class EvalItem:
     id: str
     question: str
     relevant: dict[str, int] | None  # None: out of scope, should be refused
+    negative: Negative | None = None  # which kind of out-of-scope question, when the dataset says
 
 
 @dataclass(frozen=True)
@@ -122,8 +131,11 @@ def load_dataset(path: Path, *, split: str = "test") -> Dataset:
                 continue
             try:
                 rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            try:
                 qid, question, expected = str(rec["id"]), rec["question"], rec.get("expected_sources")
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            except (KeyError, TypeError) as exc:
                 raise DatasetError(
                     f"{path}:{lineno}: expected {{'id', 'question', 'expected_sources'}}"
                 ) from exc
@@ -135,9 +147,15 @@ def load_dataset(path: Path, *, split: str = "test") -> Dataset:
                 raise DatasetError(f"{path}:{lineno}: 'expected_sources' must be a list of strings or null")
             if qid in seen:
                 raise DatasetError(f"{path}:{lineno}: duplicate id {qid!r}")
+            negative = rec.get("negative")
+            if negative is not None and (negative not in NEGATIVE_KINDS or expected is not None):
+                raise DatasetError(
+                    f"{path}:{lineno}: 'negative' must be one of {', '.join(NEGATIVE_KINDS)}, "
+                    "on a question whose expected_sources is null"
+                )
             seen.add(qid)
             relevant = None if expected is None else {s: 1 for s in expected}
-            items.append(EvalItem(id=qid, question=question, relevant=relevant))
+            items.append(EvalItem(id=qid, question=question, relevant=relevant, negative=negative))
     if not items:
         raise DatasetError(f"{path} holds no questions")
     return Dataset(kind="qa", items=items)
@@ -187,13 +205,19 @@ class QuestionResult(BaseModel):
     id: str
     question: str
     out_of_scope: bool
+    negative: Negative | None = None
     sources: list[str] = Field(description="Ranked distinct sources of the search hits.")
     ndcg_at_10: float | None = None
     recall_at_100: float | None = None
     mrr: float | None = None
+    mrr_at_10: float | None = None
     hit_at_5: float | None = None
     decision: Literal["answer", "refuse"] | None = None
     confidence: float | None = None
+    cited_sources: list[str] = Field(default_factory=list, description="Sources of the answer's citations.")
+    correct: bool | None = Field(
+        default=None, description="Answered, and the first citation is on an acceptable page."
+    )
     latency_ms: float
     error: str | None = None
 
@@ -211,9 +235,18 @@ class EvalSummary(BaseModel):
     recall_at_100: float | None = Field(default=None, alias="recall@100")
     mrr: float | None = None
     hit_at_5: float | None = Field(default=None, alias="hit@5")
-    answer_rate: float | None = None
+    mrr_at_10: float | None = Field(default=None, alias="mrr@10")
+    answer_rate: float | None = Field(default=None, description="Answerable questions answered.")
     refusal_precision: float | None = None
     refusal_recall: float | None = None
+    refused_same_domain: float | None = Field(default=None, description="Same-domain negatives refused.")
+    refused_unrelated: float | None = Field(default=None, description="Unrelated questions refused.")
+    citation_accuracy: float | None = Field(
+        default=None, description="Answers to answerable questions whose first citation is acceptable."
+    )
+    answer_precision: float | None = Field(default=None, description="Answers that were correct.")
+    ece: float | None = Field(default=None, description="Expected calibration error of the answers.")
+    reliability: list[ReliabilityBin] = Field(default_factory=list)
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
 
@@ -221,7 +254,12 @@ class EvalSummary(BaseModel):
 def evaluate_one(target: EvalTarget, item: EvalItem, *, ask: bool, k: int = 100) -> QuestionResult:
     started = time.perf_counter()
     result = QuestionResult(
-        id=item.id, question=item.question, out_of_scope=item.relevant is None, sources=[], latency_ms=0.0
+        id=item.id,
+        question=item.question,
+        out_of_scope=item.relevant is None,
+        negative=item.negative,
+        sources=[],
+        latency_ms=0.0,
     )
     try:
         hits = target.search(item.question, k=k)
@@ -235,14 +273,24 @@ def evaluate_one(target: EvalTarget, item: EvalItem, *, ask: bool, k: int = 100)
                 1.0, sum(1 for s in result.sources[:100] if rel.get(s, 0) > 0) / expected_n
             )
             result.mrr = mrr(result.sources, rel)
+            result.mrr_at_10 = mrr(result.sources, rel, 10)
             result.hit_at_5 = hit_at_k(result.sources, rel, 5)
         if ask:
             answer = target.ask(item.question)
             result.decision, result.confidence = answer.decision, answer.confidence
+            result.cited_sources = [c.source for c in answer.citations]
+            result.correct = answer_is_correct(answer, item.relevant)
     except RagExplorerError as exc:
         result.error = str(exc)
     result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
     return result
+
+
+def answer_is_correct(answer: AskResponse, relevant: Mapping[str, int] | None) -> bool:
+    """An answer, to an answerable question, whose first citation is on an acceptable page."""
+    if answer.decision != "answer" or relevant is None or not answer.citations:
+        return False
+    return bool(match_sources([answer.citations[0].source], relevant))
 
 
 def _ndcg_matched(ranked: Sequence[str], rel: Mapping[str, int], ideal: Mapping[str, int], k: int) -> float:
@@ -252,27 +300,45 @@ def _ndcg_matched(ranked: Sequence[str], rel: Mapping[str, int], ideal: Mapping[
     return min(1.0, dcg / idcg) if idcg else 0.0
 
 
+def _share(rows: Sequence[QuestionResult], hit: Callable[[QuestionResult], bool]) -> float | None:
+    return round(sum(1 for r in rows if hit(r)) / len(rows), 4) if rows else None
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(sum(vals) / len(vals), 4) if vals else None
+
+
+def answer_metrics(results: Sequence[QuestionResult]) -> dict[str, object]:
+    """Answer/refuse and calibration figures of the results that were asked (QA datasets)."""
+    asked = [r for r in results if r.error is None and r.decision is not None]
+    if not asked:
+        return {}
+    answerable = [r for r in asked if not r.out_of_scope]
+    oos = [r for r in asked if r.out_of_scope]
+    refused = [r for r in asked if r.decision == "refuse"]
+    answers = [r for r in asked if r.decision == "answer"]
+    table = reliability_table([r.confidence or 0.0 for r in answers], [bool(r.correct) for r in answers])
+    return {
+        "answer_rate": _share(answerable, lambda r: r.decision == "answer"),
+        "refusal_precision": _share(refused, lambda r: r.out_of_scope),
+        "refusal_recall": _share(oos, lambda r: r.decision == "refuse"),
+        "refused_same_domain": _share(
+            [r for r in oos if r.negative == "same-domain"], lambda r: r.decision == "refuse"
+        ),
+        "refused_unrelated": _share(
+            [r for r in oos if r.negative == "unrelated"], lambda r: r.decision == "refuse"
+        ),
+        "citation_accuracy": _share([r for r in answers if not r.out_of_scope], lambda r: bool(r.correct)),
+        "answer_precision": _share(answers, lambda r: bool(r.correct)),
+        "ece": expected_calibration_error(table),
+        "reliability": table,
+    }
+
+
 def summarize(results: Sequence[QuestionResult], *, dataset: str, target: str) -> EvalSummary:
     ok = [r for r in results if r.error is None]
     answerable = [r for r in ok if not r.out_of_scope]
-    oos = [r for r in ok if r.out_of_scope]
-
-    def mean(values: list[float | None]) -> float | None:
-        vals = [v for v in values if v is not None]
-        return round(sum(vals) / len(vals), 4) if vals else None
-
-    asked = [r for r in ok if r.decision is not None]
-    answer_rate = refusal_precision = refusal_recall = None
-    if asked:
-        answered_ok = [r for r in answerable if r.decision is not None]
-        if answered_ok:
-            answer_rate = round(sum(r.decision == "answer" for r in answered_ok) / len(answered_ok), 4)
-        refused = [r for r in asked if r.decision == "refuse"]
-        oos_asked = [r for r in oos if r.decision is not None]
-        if refused:
-            refusal_precision = round(sum(r.out_of_scope for r in refused) / len(refused), 4)
-        if oos_asked:
-            refusal_recall = round(sum(r.decision == "refuse" for r in oos_asked) / len(oos_asked), 4)
     latencies = [r.latency_ms for r in ok]
     values = {
         "dataset": dataset,
@@ -281,13 +347,12 @@ def summarize(results: Sequence[QuestionResult], *, dataset: str, target: str) -
         "answerable": sum(not r.out_of_scope for r in results),
         "out_of_scope": sum(r.out_of_scope for r in results),
         "errors": len(results) - len(ok),
-        "ndcg@10": mean([r.ndcg_at_10 for r in answerable]),
-        "recall@100": mean([r.recall_at_100 for r in answerable]),
-        "mrr": mean([r.mrr for r in answerable]),
-        "hit@5": mean([r.hit_at_5 for r in answerable]),
-        "answer_rate": answer_rate,
-        "refusal_precision": refusal_precision,
-        "refusal_recall": refusal_recall,
+        "ndcg@10": _mean([r.ndcg_at_10 for r in answerable]),
+        "recall@100": _mean([r.recall_at_100 for r in answerable]),
+        "mrr": _mean([r.mrr for r in answerable]),
+        "hit@5": _mean([r.hit_at_5 for r in answerable]),
+        "mrr@10": _mean([r.mrr_at_10 for r in answerable]),
+        **answer_metrics(ok),
         "latency_p50_ms": round(percentile(latencies, 50), 2) if latencies else None,
         "latency_p95_ms": round(percentile(latencies, 95), 2) if latencies else None,
     }

@@ -92,6 +92,17 @@ class SearchResponse(_Model):
     hits: list[SearchHit]
 
 
+LOCATION_SEPARATOR = " › "
+
+
+def location_of(title: str | None, heading_path: list[str]) -> str | None:
+    """Where a passage sits, for people: ``"Title › Heading › Subheading"`` (a title that is also the
+    first heading is named once)."""
+    parts = [p for p in [title, *heading_path] if p]
+    deduped = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
+    return LOCATION_SEPARATOR.join(deduped) or None
+
+
 class Citation(_Model):
     n: int = Field(ge=1)
     chunk_id: str
@@ -99,6 +110,10 @@ class Citation(_Model):
     quote: str
     title: str | None = None
     page: int | None = None
+    heading_path: list[str] = Field(default_factory=list, description="Headings above the quoted passage.")
+    location: str | None = Field(
+        default=None, description='Where the quote comes from, for people: "Title › Heading › Subheading".'
+    )
 
 
 class AskResponse(_Model):

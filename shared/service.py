@@ -90,7 +90,10 @@ class RagService:
     def extractive(self) -> ExtractiveAnswerer:
         s = self.settings
         return ExtractiveAnswerer(
-            self.embedder, max_sentences=s.max_answer_sentences, threshold=s.confidence_threshold
+            self.embedder,
+            max_sentences=s.max_answer_sentences,
+            threshold=s.confidence_threshold,
+            vocabulary=self.store.term_counts,
         )
 
     @cached_property

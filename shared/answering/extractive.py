@@ -16,52 +16,16 @@ the confidence separates the two groups.
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from shared.answering.compose import Unit, choose, render, units_of
 from shared.embeddings.base import Embedder
-from shared.models import AskResponse, Citation
+from shared.models import AskResponse
 from shared.retrieval import Retrieved
-from shared.text import content_term_words, content_terms, split_sentences
-
-
-@dataclass(frozen=True)
-class ConfidenceModel:
-    # fitted by bench/devset/tune_threshold.py (L2 0.1); see bench/RESULTS.md for how well it separates
-    bias: float = -8.54
-    passage: float = 8.59
-    sentence: float = 6.59
-    coverage: float = 4.33
-
-    def __call__(self, passage: float, sentence: float, coverage: float) -> float:
-        z = self.bias + self.passage * passage + self.sentence * sentence + self.coverage * coverage
-        return 1.0 / (1.0 + math.exp(-z))
-
-
-DEFAULT_CONFIDENCE = ConfidenceModel()
-
-_MIN_WORDS = 3
-_MAX_QUOTE_CHARS = 400
-_WS = re.compile(r"\s+")
-_LIST_MARKER = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+")
-_NEAR_DUPLICATE = 0.92  # cosine above which two sentences say the same thing
-
-
-@dataclass
-class _Sentence:
-    text: str
-    rank: int  # rank of its chunk in the retrieval
-    order: int  # position within the chunk
-    item: Retrieved
-    cosine: float = 0.0
-    overlap: float = 0.0
-    vector: np.ndarray | None = None
-
-    @property
-    def score(self) -> float:
-        return self.cosine + 0.25 * self.overlap - 0.02 * self.rank
+from shared.text import content_term_words, content_terms, specific
 
 
 @dataclass
@@ -69,7 +33,55 @@ class Evidence:
     passage: float
     sentence: float
     coverage: float
-    missing_terms: list[str]
+    missing_terms: list[str]  # question terms in none of the retrieved passages
+    unknown_terms: list[str] = field(default_factory=list)  # ... and nowhere in the whole index
+    question_terms: int = 0
+    agree: float = 0.0  # 1.0 when the top passage is in the first five of both retrieval legs
+
+
+    def features(self) -> dict[str, float]:
+        """What the confidence is computed from, each roughly in [0, 1]."""
+        return {
+            "passage": self.passage,
+            "sentence": self.sentence,
+            "coverage": self.coverage,
+            "unknown": min(len(self.unknown_terms), 2) / 2,
+            "agree": self.agree,
+        }
+
+
+@dataclass(frozen=True)
+class ConfidenceModel:
+    """A logistic function of the evidence's features: the probability that the answer is right.
+
+    Fitted by ``bench/quality/run.py`` on several documentation sets (see bench/RESULTS.md for how it
+    does on the sets it was not fitted on).
+    """
+
+    bias: float = -3.156
+    weights: tuple[tuple[str, float], ...] = (
+        ("passage", 1.836),
+        ("sentence", 2.105),
+        ("coverage", 1.695),
+        ("unknown", -2.238),
+        ("agree", 0.947),
+    )
+
+    def __call__(self, evidence: Evidence) -> float:
+        return self.score(evidence.features())
+
+    def score(self, features: Mapping[str, float]) -> float:
+        z = self.bias + sum(w * features[name] for name, w in self.weights)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+DEFAULT_CONFIDENCE = ConfidenceModel()
+
+_LEGS = ("dense", "lexical")
+_AGREE_RANK = 5
+
+#: Looks up how many indexed chunks hold each term (a store's ``term_counts``).
+Vocabulary = Callable[[Sequence[str]], dict[str, int]]
 
 
 class ExtractiveAnswerer:
@@ -82,16 +94,18 @@ class ExtractiveAnswerer:
         max_sentences: int = 3,
         threshold: float = 0.55,
         confidence: ConfidenceModel = DEFAULT_CONFIDENCE,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
         self.embedder = embedder
+        self.vocabulary = vocabulary
         self.max_sentences = max_sentences
         self.threshold = threshold
         self.confidence = confidence
 
-    def assess(self, question: str, retrieved: list[Retrieved]) -> tuple[Evidence, list[_Sentence]]:
+    def assess(self, question: str, retrieved: list[Retrieved]) -> tuple[Evidence, list[Unit]]:
         """Score the candidate sentences and gather the evidence the confidence is computed from."""
         qvec = self.embedder.embed_query(question)
-        sentences = self._sentences(retrieved)
+        sentences = units_of(retrieved)
         q_terms = content_terms(question)
         if sentences:
             vecs = self.embedder.embed_documents([s.text for s in sentences])
@@ -115,14 +129,23 @@ class ExtractiveAnswerer:
                 reasons=["nothing in the indexed documentation matches the question"],
             )
         evidence, sentences = self.assess(question, retrieved)
-        conf = self.confidence(evidence.passage, evidence.sentence, evidence.coverage)
+        conf = self.confidence(evidence)
         reasons = self._reasons(evidence)
         if conf < threshold or not sentences:
             reasons.insert(0, f"confidence {conf:.2f} is below the threshold {threshold:.2f}")
             return AskResponse(
                 question=question, decision="refuse", confidence=round(conf, 4), reasons=reasons
             )
-        answer, citations = self._compose(sentences)
+        chosen = choose(sentences, self.max_sentences)
+        if not chosen:
+            reasons.insert(0, "no passage of the retrieved documentation can be quoted on its own")
+            return AskResponse(
+                question=question, decision="refuse", confidence=round(conf, 4), reasons=reasons
+            )
+        answer, citations = render(chosen)
+        if evidence.unknown_terms:  # the rest of the question is covered; say which part is not
+            words = ", ".join(f"'{w}'" for w in evidence.unknown_terms[:8])
+            reasons.insert(0, f"answers only part of the question: the documentation never mentions {words}")
         return AskResponse(
             question=question,
             decision="answer",
@@ -134,27 +157,13 @@ class ExtractiveAnswerer:
 
     # ------------------------------------------------------------------ evidence
 
-    def _sentences(self, retrieved: list[Retrieved]) -> list[_Sentence]:
-        out: list[_Sentence] = []
-        seen: set[str] = set()
-        for rank, item in enumerate(retrieved):
-            text = item.chunk.text
-            for order, (s, e) in enumerate(split_sentences(text)):
-                sentence = _LIST_MARKER.sub("", _WS.sub(" ", text[s:e]).strip())
-                key = sentence.lower()
-                if len(sentence.split()) < _MIN_WORDS or key in seen:
-                    continue
-                seen.add(key)
-                out.append(_Sentence(text=sentence, rank=rank, order=order, item=item))
-        return out
-
     def _evidence(
         self,
         question: str,
         qvec: np.ndarray,
         q_terms: set[str],
         retrieved: list[Retrieved],
-        sentences: list[_Sentence],
+        sentences: list[Unit],
     ) -> Evidence:
         passage = max((r.dense_score for r in retrieved if r.dense_score is not None), default=None)
         if passage is None:  # the dense leg found none of them: measure the top chunks directly
@@ -177,7 +186,18 @@ class ExtractiveAnswerer:
             sentence=max(0.0, sentence),
             coverage=coverage,
             missing_terms=missing,
+            unknown_terms=self._unknown(missing),
+            question_terms=len(q_terms),
+            agree=float(all(retrieved[0].ranks.get(leg, _AGREE_RANK + 1) <= _AGREE_RANK for leg in _LEGS)),
         )
+
+    def _unknown(self, missing: list[str]) -> list[str]:
+        """The question's topic terms that the whole documentation never uses (only terms missing from
+        the retrieved passages can be: the index is asked about those alone)."""
+        if self.vocabulary is None or not missing:
+            return []
+        counts = self.vocabulary([w for w in missing if specific(w)])
+        return [w for w, n in counts.items() if n == 0]
 
     @staticmethod
     def _reasons(ev: Evidence) -> list[str]:
@@ -185,48 +205,10 @@ class ExtractiveAnswerer:
             f"best passage similarity {ev.passage:.2f}, best sentence similarity {ev.sentence:.2f}",
             f"{ev.coverage:.0%} of the question's key terms occur in the retrieved passages",
         ]
-        if ev.missing_terms:
-            reasons.append("not found in the documentation: " + ", ".join(ev.missing_terms[:8]))
+        if ev.unknown_terms:
+            words = ", ".join(f"'{w}'" for w in ev.unknown_terms[:8])
+            reasons.append(f"the documentation never mentions {words}")
+        others = [w for w in ev.missing_terms if w not in ev.unknown_terms]
+        if others:
+            reasons.append("not in the retrieved passages: " + ", ".join(others[:8]))
         return reasons
-
-    # ------------------------------------------------------------------ composing
-
-    def _compose(self, sentences: list[_Sentence]) -> tuple[str, list[Citation]]:
-        ranked = sorted(sentences, key=lambda s: -s.score)
-        best = ranked[0].score
-        chosen: list[_Sentence] = []
-        for s in ranked:
-            if len(chosen) == self.max_sentences or s.score < best - 0.12:
-                break
-            if any(_similar(s, c) for c in chosen):
-                continue
-            chosen.append(s)
-        chosen.sort(key=lambda s: (s.rank, s.order))
-        numbers: dict[str, int] = {}
-        citations: list[Citation] = []
-        parts: list[str] = []
-        for s in chosen:
-            chunk = s.item.chunk
-            if chunk.chunk_id not in numbers:
-                numbers[chunk.chunk_id] = len(numbers) + 1
-                citations.append(
-                    Citation(
-                        n=numbers[chunk.chunk_id],
-                        chunk_id=chunk.chunk_id,
-                        source=chunk.source,
-                        quote="",
-                        title=chunk.title,
-                        page=chunk.page,
-                    )
-                )
-            cit = citations[numbers[chunk.chunk_id] - 1]
-            quote = s.text if len(s.text) <= _MAX_QUOTE_CHARS else s.text[: _MAX_QUOTE_CHARS - 1] + "…"
-            cit.quote = quote if not cit.quote else f"{cit.quote} … {quote}"
-            parts.append(f"{s.text} [{numbers[chunk.chunk_id]}]")
-        return " ".join(parts), citations
-
-
-def _similar(a: _Sentence, b: _Sentence) -> bool:
-    if a.vector is None or b.vector is None:
-        return False
-    return float(a.vector @ b.vector) >= _NEAR_DUPLICATE

@@ -52,7 +52,7 @@ from shared.embeddings.base import Embedder
 from shared.llm.base import ChatMessage
 from shared.llm.prompt import REFUSAL_MARKER, build_messages, could_become_refusal, is_refusal
 from shared.llm.resilience import AllProvidersFailed, ProviderChain, ProviderFailure
-from shared.models import AskResponse, Chunk, Citation
+from shared.models import AskResponse, Chunk, Citation, location_of
 from shared.retrieval import Retrieved
 from shared.text import content_terms, split_sentences
 
@@ -265,6 +265,8 @@ class CitationVerifier:
             quote=_quote(" … ".join(picked)),
             title=chunk.title,
             page=chunk.page,
+            heading_path=list(chunk.heading_path),
+            location=location_of(chunk.title, chunk.heading_path),
         )
 
     @staticmethod

@@ -59,6 +59,21 @@ _MAX_OPEN = 100_000
 _SLICE = 1 << 20
 _WS = re.compile(r"\s+")
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+#: ARIA roles of page chrome: site navigation, search boxes, site header and footer.
+_CHROME_ROLES = frozenset({"navigation", "search", "banner", "contentinfo"})
+#: Class names that documentation generators (Sphinx, DocBook, MkDocs, Read the Docs) give their chrome:
+#: sidebars, "previous / next" bars, breadcrumbs, permalink anchors. Their words would otherwise be
+#: indexed with every page and match questions about the neighbouring pages.
+_CHROME_CLASSES = frozenset(
+    {
+        "sphinxsidebar", "related", "navheader", "navfooter", "breadcrumb", "breadcrumbs",
+        "headerlink", "navbar", "skip-link", "md-sidebar", "md-header", "md-footer", "md-nav",
+        "wy-nav-side", "rst-versions", "rst-footer-buttons", "prev-next-area",
+    }
+)  # fmt: skip
+#: Fence that marks a preformatted block (<pre>) in the text, as Markdown does, so that chunking keeps
+#: it whole and answers quote it verbatim.
+CODE_FENCE = "```"
 
 
 def _hidden(attrs: dict[str, str | None]) -> bool:
@@ -66,6 +81,15 @@ def _hidden(attrs: dict[str, str | None]) -> bool:
         return True
     style = attrs.get("style")
     return isinstance(style, str) and bool(_DISPLAY_NONE.search(style))
+
+
+def _hidden_or_chrome(attrs: dict[str, str | None]) -> bool:
+    if _hidden(attrs):
+        return True
+    if str(attrs.get("role") or "").lower() in _CHROME_ROLES:
+        return True
+    classes = str(attrs.get("class") or "").lower().split()
+    return any(c in _CHROME_CLASSES for c in classes)
 
 
 class _Text:
@@ -176,7 +200,11 @@ class _Extractor(HTMLParser):
         name = tag.lower()
         if self._dropped:
             kind = "inert"
-        elif name in _DROP or (name in _CHROME and self._content == 0) or _hidden(dict(attrs)):
+        elif (
+            name in _DROP
+            or (name in _CHROME and self._content == 0)
+            or (bool(attrs) and _hidden_or_chrome(dict(attrs)))
+        ):
             kind = "drop"
         else:
             kind = "live"
@@ -202,6 +230,8 @@ class _Extractor(HTMLParser):
             elif name in _CELL:
                 out.space()
             if name == "pre":
+                if not self._pre:
+                    out.inline(CODE_FENCE + "\n", pre=True)
                 self._pre += 1
             if name in _CONTENT_ROOTS:
                 self._content += 1
@@ -239,7 +269,10 @@ class _Extractor(HTMLParser):
         if len(data) >= room:  # one more character than allowed: the document is cut off
             data = data[:room]
             self.truncated = True
-        self._out.inline(data, self._pre > 0)
+        out = self._out
+        if self._pre and data[:1] == "\n" and out.parts and out.parts[-1] == CODE_FENCE + "\n":
+            data = data[1:]  # the newline right after <pre> is not content (HTML's own rule)
+        out.inline(data, self._pre > 0)
         self._collected += len(data)
 
     # ------------------------------------------------------------------ elements
@@ -262,6 +295,11 @@ class _Extractor(HTMLParser):
         name = element.name
         if name == "pre":
             self._pre -= 1
+            if not self._pre:
+                out = self._out
+                if out.parts and not out.parts[-1].endswith("\n"):
+                    out.inline("\n", pre=True)
+                out.inline(CODE_FENCE, pre=True)
         if name in _CONTENT_ROOTS:
             self._content -= 1
         if self._heading is not None and element is self._heading[2]:
@@ -289,6 +327,17 @@ class _Extractor(HTMLParser):
         self.stack.push(level, text)
 
 
+def _choose_title(title: str | None, h1: str | None) -> str | None:
+    """The page's own name: the first <h1> when the <title> is that plus the site's name (``"borg prune —
+    Borg 1.2 documentation"``), which every page of the site repeats and would otherwise be indexed with
+    every chunk; else the <title>, else the <h1>."""
+    if title and h1:
+        head = h1.rstrip("¶#").strip()
+        if head and head != title and (title.startswith(head) or title.endswith(head)):
+            return head
+    return title or h1
+
+
 def load_html(path: Path, data: bytes, source: str, budget: Budget) -> list[Document]:
     raw, warnings = decode_text(data, source)
     text = normalise(raw)
@@ -312,7 +361,7 @@ def load_html(path: Path, data: bytes, source: str, budget: Budget) -> list[Docu
     return [
         make_document(
             source=source,
-            title=parser.title or parser.stack.first_h1 or path.stem,
+            title=_choose_title(parser.title, parser.stack.first_h1) or path.stem,
             doc_type="html",
             sections=parser.sections,
             warnings=warnings,

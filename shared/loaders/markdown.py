@@ -153,7 +153,9 @@ def parse_markdown(text: str, budget: Budget | None = None) -> tuple[list[Sectio
             b.heading(1 if m.group(1)[0] == "=" else 2, heading_text)
             kind = "heading"
         else:
-            b.lines.append(line)
+            # a link reads as its text: its target ("cli/reference.md#hatch-build") is neither content
+            # nor something to quote, and its path words would match questions about other pages
+            b.lines.append(_LINK.sub(r"\1", line) if "](" in line else line)
             kind = "blank" if not line.strip() else "text"
         prev2_kind, prev_kind = prev_kind, kind
     b.flush()

@@ -274,6 +274,10 @@ class ChromaStore:
             if self._lexical.ids[r] in chunks
         ]
 
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        self.flush()
+        return self._lexical.term_counts(terms)
+
     def count_chunks(self) -> int:
         return int(self._col.count())
 

@@ -68,6 +68,25 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0.0]
 
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many indexed chunks contain each term (analysed as the lexical leg analyses text: a term
+        counts as found when its stem is in the index). Stop words and empty terms count as found."""
+        counts: dict[str, int] = {}
+        vocab = self._bm25.vocab_dict if self._bm25 is not None else {}
+        indptr = self._bm25.scores["indptr"] if self._bm25 is not None else None
+        for term in terms:
+            tokens = lexical_tokens(term)
+            if not tokens:
+                counts[term] = len(self.ids)
+                continue
+            # a term that analyses to several tokens ("e-mail") is found where its rarest token is
+            found = [vocab.get(t) for t in tokens]
+            if indptr is None or any(i is None for i in found):
+                counts[term] = 0
+            else:
+                counts[term] = min(int(indptr[i + 1] - indptr[i]) for i in found if i is not None)
+        return counts
+
     # ------------------------------------------------------------------ persistence
 
     def _save(self, path: Path) -> None:

@@ -85,6 +85,10 @@ class MemoryStore:
             for row, score in self._lexical.search(query, k, allowed)
         ]
 
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        self.flush()
+        return self._lexical.term_counts(terms)
+
     def count_chunks(self) -> int:
         return len(self._chunks)
 

@@ -36,6 +36,7 @@ from opensearchpy import (
 from shared.chunking import embedding_text
 from shared.errors import ConfigError, EmbedderMismatchError, StoreError, StoreUnavailableError
 from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter
+from shared.stores.lexical import lexical_tokens
 
 if TYPE_CHECKING:
     from shared.embeddings.base import Embedder
@@ -143,6 +144,23 @@ def match_query(query: str, k: int, filters: SearchFilter | None = None) -> dict
     if clauses:
         boolean["filter"] = clauses
     return {"size": k, "_source": {"excludes": _HIT_SOURCE_EXCLUDES}, "query": {"bool": boolean}}
+
+
+def term_counts_query(terms: Sequence[str]) -> dict[str, Any]:
+    """How many chunks hold each term, in one request: a ``filters`` aggregation with one bucket per term.
+
+    ``text`` is analysed by the ``standard`` analyzer (no stemming), so a term matches as the word itself
+    or as a word starting with its stem ("backups" also finds "backup", "backing"), close to the stemmed
+    BM25 index of the local stores.
+    """
+    buckets: dict[str, Any] = {}
+    for i, term in enumerate(terms):
+        word = term.lower()
+        stems = [t for t in lexical_tokens(word) if t]
+        should: list[dict[str, Any]] = [{"match": {"text": {"query": word}}}]
+        should += [{"prefix": {"text": {"value": stem}}} for stem in stems if stem != word]
+        buckets[f"t{i}"] = {"bool": {"should": should, "minimum_should_match": 1}}
+    return {"size": 0, "query": {"match_all": {}}, "aggs": {"terms": {"filters": {"filters": buckets}}}}
 
 
 def _reason(exc: TransportError) -> str:
@@ -575,6 +593,16 @@ class OpenSearchStore:
         self._read_own_writes()
         hits = self._hits(match_query(query, k, filters), "BM25 search")
         return [ScoredChunk(chunk=self._chunk(h["_source"]), score=float(h["_score"])) for h in hits[:k]]
+
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        terms = list(dict.fromkeys(terms))
+        if not terms:
+            return {}
+        self._read_own_writes()
+        with self._backend("vocabulary lookup"):
+            resp = self.client.search(index=self.index, body=term_counts_query(terms))
+        buckets = resp.get("aggregations", {}).get("terms", {}).get("buckets", {})
+        return {term: int(buckets.get(f"t{i}", {}).get("doc_count", 0)) for i, term in enumerate(terms)}
 
     def count_chunks(self) -> int:
         self._read_own_writes()

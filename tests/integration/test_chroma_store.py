@@ -111,3 +111,12 @@ def test_refuses_to_mix_embedders(store: ChromaStore, tmp_path: Path) -> None:
 def test_wrong_embedding_shape_is_rejected(store: ChromaStore) -> None:
     with pytest.raises(ValueError, match="shape"):
         store.upsert(make_chunks()[:1], np.zeros((1, 3), dtype=np.float32))
+
+
+def test_term_counts_follow_ingest_and_removal(store: ChromaStore, tmp_path: Path) -> None:
+    """The vocabulary behind "the documentation never mentions X" comes from the index itself."""
+    counts = store.term_counts(["invoices", "invoice", "rotation", "keys", "zebra", "the"])
+    assert counts == {"invoices": 1, "invoice": 1, "rotation": 2, "keys": 2, "zebra": 0, "the": 3}
+    store.delete_source("/d/billing.md")
+    assert store.term_counts(["invoices", "rotation"]) == {"invoices": 0, "rotation": 2}  # no flush needed
+    assert open_store(tmp_path).term_counts(["invoices", "key"]) == {"invoices": 0, "key": 2}  # reopened

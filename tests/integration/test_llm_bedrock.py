@@ -21,7 +21,14 @@ from shared.llm.openai_provider import OpenAIChat
 from shared.llm.resilience import ProviderChain, ResilientLLM, RetryPolicy, reset_breakers
 from shared.models import AskResponse
 from shared.retrieval import Retrieved
-from tests.fakes import BILLING_DOC, INJECTION_DOC, PASSWORD_DOC, Reply, make_retrieved
+from tests.fakes import (
+    BILLING_DOC,
+    HASHING_GATE_THRESHOLD,
+    INJECTION_DOC,
+    PASSWORD_DOC,
+    Reply,
+    make_retrieved,
+)
 from tests.fakes.bedrock_server import FakeBedrockServer
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -60,7 +67,11 @@ def chat(server: FakeBedrockServer, model: str = MODEL) -> BedrockChat:
 
 
 def answerer(*providers: LLM) -> GenerativeAnswerer:
-    return GenerativeAnswerer(ProviderChain(list(providers)), EMB, extractive=ExtractiveAnswerer(EMB))
+    return GenerativeAnswerer(
+        ProviderChain(list(providers)),
+        EMB,
+        extractive=ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD),
+    )
 
 
 def retrieved() -> list[Retrieved]:
@@ -247,7 +258,11 @@ def test_titan_embedder_drives_the_whole_answer(bedrock: FakeBedrockServer) -> N
     titan = BedrockTitanEmbedder(region="us-east-1", endpoint_url=bedrock.url, dimensions=256)
     bedrock.chat(Reply.answer(GOOD))
     items = make_retrieved(titan, QUESTION, DOCS)
-    gen = GenerativeAnswerer(ProviderChain([chat(bedrock)]), titan, extractive=ExtractiveAnswerer(titan))
+    gen = GenerativeAnswerer(
+        ProviderChain([chat(bedrock)]),
+        titan,
+        extractive=ExtractiveAnswerer(titan, threshold=HASHING_GATE_THRESHOLD),
+    )
     started = time.monotonic()
     response, provider = gen.answer(QUESTION, items)
     assert time.monotonic() - started < 10

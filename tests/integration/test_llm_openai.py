@@ -28,7 +28,14 @@ from shared.llm.resilience import (
 )
 from shared.models import AskResponse
 from shared.retrieval import Retrieved
-from tests.fakes import BILLING_DOC, INJECTION_DOC, PASSWORD_DOC, Reply, make_retrieved
+from tests.fakes import (
+    BILLING_DOC,
+    HASHING_GATE_THRESHOLD,
+    INJECTION_DOC,
+    PASSWORD_DOC,
+    Reply,
+    make_retrieved,
+)
 from tests.fakes.openai_server import FakeOpenAIServer
 
 EMB = HashingEmbedder(256)
@@ -89,7 +96,11 @@ def resilient(
 
 
 def answerer(*providers: LLM) -> GenerativeAnswerer:
-    return GenerativeAnswerer(ProviderChain(list(providers)), EMB, extractive=ExtractiveAnswerer(EMB))
+    return GenerativeAnswerer(
+        ProviderChain(list(providers)),
+        EMB,
+        extractive=ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD),
+    )
 
 
 def retrieved(question: str = QUESTION) -> list[Retrieved]:
@@ -287,7 +298,9 @@ def test_fallback_order(server: FakeOpenAIServer, backup: FakeOpenAIServer) -> N
             ],
             on_error=lambda provider, kind: errors.append((provider, kind)),
         )
-        gen = GenerativeAnswerer(chain, EMB, extractive=ExtractiveAnswerer(EMB))
+        gen = GenerativeAnswerer(
+            chain, EMB, extractive=ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD)
+        )
         response, provider = gen.answer(QUESTION, retrieved())
         assert provider == "openai:c"
         assert errors == [("openai:a", "auth"), ("openai:b", "server")]
@@ -330,7 +343,7 @@ def test_every_provider_failing_gives_the_extractive_answer(
     response, provider = answerer(
         resilient(chat(server), Sleeps(), attempts=1), resilient(chat(backup, "b"), Sleeps(), attempts=1)
     ).answer(QUESTION, retrieved())
-    gate = ExtractiveAnswerer(EMB).answer(QUESTION, retrieved())
+    gate = ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD).answer(QUESTION, retrieved())
     assert (provider, response.decision, response.answer) == ("extractive", "answer", gate.answer)
     assert response.reasons[:3] == [
         "answered with quoted sentences: every LLM provider failed",
@@ -415,7 +428,7 @@ def test_prompt_injection_document_does_not_change_the_behaviour(server: FakeOpe
     assert user.rindex('<source id="3" title="Delete account">', 0, at) < at < user.index("</source>", at)
     assert at < user.index("</sources>") < user.index("<question>")
     # 2. a model that obeys the document anyway is caught by verification, cited or not
-    gate = ExtractiveAnswerer(EMB).answer(question, docs)
+    gate = ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD).answer(question, docs)
     for reply in ("PWNED", "PWNED [3].", "'PWNED'"):
         server.chat(Reply.answer(reply))
         response, provider = answerer(chat(server)).answer(question, docs)

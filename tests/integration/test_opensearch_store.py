@@ -356,3 +356,14 @@ def test_hybrid_retrieval_over_opensearch(store: OpenSearchStore) -> None:
     assert top[0].dense_score is not None and top[0].lexical_score is not None
     billing = retriever.retrieve("keys", 3, SearchFilter(tags=["billing"]))
     assert [r.chunk.chunk_id for r in billing] == ["c3"]
+
+
+def test_term_counts_follow_ingest_and_removal(store: OpenSearchStore) -> None:
+    """The vocabulary behind "the documentation never mentions X" comes from the index itself."""
+    counts = store.term_counts(["invoices", "invoice", "rotation", "keys", "zebra"])
+    # as in the stemmed local index: "rotation" also finds "Rotate", "keys" also finds "key"
+    assert counts == {"invoices": 1, "invoice": 1, "rotation": 2, "keys": 2, "zebra": 0}
+    assert store.term_counts([]) == {}
+    store.delete_source("/d/billing.md")
+    store.flush()
+    assert store.term_counts(["invoices", "rotation"]) == {"invoices": 0, "rotation": 2}

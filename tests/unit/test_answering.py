@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from shared.answering.extractive import ConfidenceModel, ExtractiveAnswerer
+from shared.answering.extractive import ConfidenceModel, Evidence, ExtractiveAnswerer
 from shared.embeddings.hashing import HashingEmbedder
 from shared.models import Chunk
 from shared.retrieval import Retrieved
@@ -73,10 +73,17 @@ def test_confidence_orders_relevant_above_irrelevant() -> None:
     assert good.confidence > bad.confidence
 
 
+def ev(passage: float, sentence: float, coverage: float, unknown: int = 0) -> Evidence:
+    return Evidence(passage, sentence, coverage, [], unknown_terms=[f"t{i}" for i in range(unknown)])
+
+
 def test_confidence_model_is_monotonic() -> None:
     m = ConfidenceModel()
-    assert m(0.2, 0.2, 0.2) < m(0.5, 0.2, 0.2) < m(0.5, 0.5, 0.2) < m(0.5, 0.5, 1.0)
-    assert 0.0 < m(0, 0, 0) < m(1, 1, 1) < 1.0
+    assert m(ev(0.2, 0.2, 0.2)) < m(ev(0.5, 0.2, 0.2)) < m(ev(0.5, 0.5, 0.2)) < m(ev(0.5, 0.5, 1.0))
+    assert 0.0 < m(ev(0, 0, 0)) < m(ev(1, 1, 1)) < 1.0
+    # terms the documentation never mentions lower the confidence, however similar the passages
+    assert m(ev(0.6, 0.6, 0.6, unknown=1)) < m(ev(0.6, 0.6, 0.6))
+    assert m(ev(0.6, 0.6, 0.6, unknown=2)) < m(ev(0.6, 0.6, 0.6, unknown=1))
 
 
 def test_near_duplicate_sentences_from_two_pages_are_quoted_once() -> None:
@@ -95,3 +102,88 @@ def test_list_markers_are_not_quoted() -> None:
     )
     assert r.answer is not None and not r.answer.startswith("-")
     assert "- Rotate" not in r.citations[0].quote
+
+
+# --------------------------------------------------------------------------- composing answers
+
+NANO = (
+    "You can change the editor used for commit messages. If you prefer the editor nano, then you could "
+    "write the following:\n\n```\ngit config --global core.editor nano\n```\n\nThe setting is stored "
+    "in your home directory."
+)
+
+
+def test_lead_in_comes_with_its_code_block_verbatim() -> None:
+    r = answerer(threshold=0.0).answer("how do i make nano my commit editor", [retrieved(NANO)])
+    assert r.decision == "answer" and r.answer is not None
+    assert "write the following: [1]\n\n```\ngit config --global core.editor nano\n```" in r.answer
+    assert not r.answer.rstrip().endswith(":")
+
+
+def test_lead_in_comes_with_its_list_and_table() -> None:
+    steps = "To restore a backup, do this:\n\n1. Open the File menu.\n2. Choose Restore backup and pick it."
+    r = answerer(threshold=0.0).answer("how to restore a backup", [retrieved(steps)])
+    assert r.answer is not None and "1. Open the File menu.\n2. Choose Restore backup" in r.answer
+    table = "The limits for each plan are as follows:\n\n| plan | limit |\n|---|---|\n| free | 10 |"
+    r = answerer(threshold=0.0).answer("what are the plan limits", [retrieved(table)])
+    assert r.answer is not None and "| free | 10 |" in r.answer
+
+
+def test_dangling_lead_in_is_never_quoted() -> None:
+    # the chunk ends on the lead-in: its command is in another chunk, so the colon sentence is skipped
+    text = "Backups are kept for seven days by default. To change how long backups are kept, run this:"
+    r = answerer(threshold=0.0).answer("how long are backups kept", [retrieved(text)])
+    assert r.decision == "answer" and r.answer is not None
+    assert not r.answer.rstrip().endswith(":") and "run this" not in r.answer
+
+
+def test_only_a_dangling_lead_in_gives_a_refusal_not_a_colon() -> None:
+    r = answerer(threshold=0.0).answer("how do i change it", [retrieved("To change the setting, run:")])
+    assert r.decision == "refuse" and r.answer is None
+
+
+def test_adjacent_sentences_of_one_passage_beat_scattered_ones() -> None:
+    passage = (
+        "Archives are pruned by the prune command. The prune command keeps the archives that match the "
+        "retention rules. Pruned archives free their space once compact runs."
+    )
+    other = "Compression is chosen per archive with the compression option."
+    r = answerer(threshold=0.0).answer(
+        "how does the prune command decide what to keep",
+        [retrieved(passage, "c1"), retrieved(other, "c2", "/docs/other.md")],
+    )
+    assert r.answer is not None and [c.chunk_id for c in r.citations] == ["c1"]
+    assert "prune command keeps the archives" in r.answer
+
+
+def test_prose_is_capped_at_about_120_words() -> None:
+    long = " ".join(
+        f"The backup tool writes archive number {i} into the repository folder today." for i in range(40)
+    )
+    r = ExtractiveAnswerer(HashingEmbedder(), threshold=0.0, max_sentences=10).answer(
+        "backup archive repository folder", [retrieved(long)]
+    )
+    assert r.answer is not None and len(r.answer.split()) <= 125
+
+
+def test_citation_names_title_and_heading_path() -> None:
+    item = retrieved(KEYS)
+    item.chunk.heading_path = ["Security", "API keys"]
+    r = answerer(threshold=0.0).answer("How do I rotate my API key?", [item])
+    c = r.citations[0]
+    assert c.heading_path == ["Security", "API keys"] and c.location == "Keys › Security › API keys"
+
+
+def test_unknown_terms_are_named_from_the_whole_index() -> None:
+    looked_up: list[list[str]] = []
+
+    def vocabulary(terms: object) -> dict[str, int]:
+        looked_up.append(list(terms))  # type: ignore[call-overload]
+        return {t: (0 if t == "lfs" else 3) for t in terms}  # type: ignore[attr-defined]
+
+    a = ExtractiveAnswerer(HashingEmbedder(), threshold=0.5, vocabulary=vocabulary)
+    r = a.answer("How do I store big files with LFS in the console?", [retrieved(KEYS)])
+    assert "the documentation never mentions 'lfs'" in r.reasons
+    # only terms missing from the retrieved passages are looked up, and never stop or generic words
+    assert looked_up and "console" not in looked_up[0] and "how" not in looked_up[0]
+    assert "lfs" in looked_up[0]

@@ -103,3 +103,31 @@ def test_embedding_text_prefixes_title_and_headings() -> None:
 def test_overlap_must_be_smaller_than_size() -> None:
     with pytest.raises(ValueError):
         Chunker(HashingEmbedder(), chunk_tokens=32, overlap_tokens=32)
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+def test_a_code_block_with_blank_lines_stays_whole_and_keeps_its_lead_in(chunker: Chunker) -> None:
+    code = "```\nstep one\n\nstep two\n```"
+    text = f"{words(40)}.\n\nTo install it, run the following:\n\n{code}\n\nAfterwards {words(5, 'x')}."
+    chunks = chunker.chunk(doc([Section(text=text, heading_path=["Install"])]))
+    holding = [c for c in chunks if "step one" in c.text]
+    assert holding and all(code in c.text for c in holding)  # never cut inside the fence
+    assert any("run the following:\n\n" + code in c.text for c in chunks)  # lead-in glued to its block
+    for c in chunks:  # no chunk ends on a dangling lead-in
+        assert not c.text.rstrip().endswith(":")
+
+
+def test_a_long_code_block_is_split_into_fenced_runs_of_lines(chunker: Chunker) -> None:
+    code = "```bash\n" + "\n".join(f"echo line{i} {words(3, 'a')}" for i in range(40)) + "\n```"
+    chunks = chunker.chunk(doc([Section(text=code)]))
+    assert len(chunks) > 1
+    for c in chunks:
+        assert c.text.startswith("```bash\n") and c.text.endswith("\n```") and c.text.count("```") == 2
+    lines = [line for c in chunks for line in c.text.split("\n") if line.startswith("echo")]
+    assert set(lines) == {f"echo line{i} {words(3, 'a')}" for i in range(40)}  # every line kept
+
+
+def test_chunker_signature_names_its_version(chunker: Chunker) -> None:
+    assert chunker.signature.startswith("chunker-v2/")  # v2: block-aware; changing it re-chunks

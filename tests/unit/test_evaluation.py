@@ -165,3 +165,84 @@ def test_match_sources_by_path_suffix() -> None:
         "/h/docs/cli.md": 1,
         "d7": 2,
     }
+
+
+# --------------------------------------------------------------------------- calibration and answers
+
+from shared.calibration import expected_calibration_error, reliability_table  # noqa: E402
+from shared.models import Citation  # noqa: E402
+
+
+def test_reliability_table_and_ece_hand_computed() -> None:
+    conf = [0.95, 0.91, 0.85, 0.55, 0.52, 0.05]
+    ok = [True, True, False, True, False, False]
+    table = reliability_table(conf, ok, bins=10)
+    assert [(b.low, b.count, b.accuracy) for b in table] == [
+        (0.0, 1, 0.0),
+        (0.5, 2, 0.5),
+        (0.8, 1, 0.0),
+        (0.9, 2, 1.0),
+    ]
+    assert table[1].mean_confidence == pytest.approx(0.535)
+    expected = (1 * 0.05 + 2 * abs(0.5 - 0.535) + 1 * 0.85 + 2 * abs(1.0 - 0.93)) / 6
+    assert expected_calibration_error(table) == pytest.approx(expected, abs=1e-4)
+    assert reliability_table([1.0], [True])[-1].high == 1.0  # confidence 1.0 falls in the last bin
+    assert expected_calibration_error([]) is None
+    perfect = reliability_table([0.25] * 4, [True, False, False, False], bins=4)
+    assert expected_calibration_error(perfect) == 0.0
+
+
+class CitingTarget(FakeTarget):
+    """Like FakeTarget, but answers cite the first ranked source with a fixed confidence."""
+
+    def ask(self, question: str) -> AskResponse:
+        sources, decision = self.table[question]
+        if decision != "answer":
+            return AskResponse(question=question, decision="refuse", confidence=0.2)
+        cite = Citation(n=1, chunk_id="c", source=sources[0], quote="q")
+        return AskResponse(question=question, decision="answer", confidence=0.8, citations=[cite])
+
+
+def test_answer_metrics_split_refusals_and_judge_first_citations(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a1", "question": "q1", "expected_sources": ["docs/a.md"]},
+        {"id": "a2", "question": "q2", "expected_sources": ["docs/c.md"]},
+        {"id": "h1", "question": "q3", "expected_sources": None, "negative": "same-domain"},
+        {"id": "h2", "question": "q4", "expected_sources": None, "negative": "same-domain"},
+        {"id": "u1", "question": "q5", "expected_sources": None, "negative": "unrelated"},
+    ]
+    table = {
+        "q1": (["/x/docs/a.md", "/x/docs/z.md"], "answer"),  # right first citation
+        "q2": (["/x/docs/z.md", "/x/docs/c.md"], "answer"),  # right page at rank 2 only: wrong citation
+        "q3": (["/x/docs/a.md"], "answer"),  # a same-domain negative answered
+        "q4": (["/x/docs/a.md"], "refuse"),
+        "q5": (["/x/docs/b.md"], "refuse"),
+    }
+    results = run_eval(load_dataset(write_qa(tmp_path / "qa.jsonl", rows)), CitingTarget(table))
+    assert [r.correct for r in results] == [True, False, False, False, False]
+    s = summarize(results, dataset="qa", target="fake")
+    assert s.mrr_at_10 == pytest.approx((1.0 + 0.5) / 2)
+    assert s.answer_rate == 1.0 and s.citation_accuracy == 0.5
+    assert s.refused_same_domain == 0.5 and s.refused_unrelated == 1.0
+    assert s.answer_precision == pytest.approx(1 / 3, abs=1e-4)
+    # three answers at confidence 0.8, one right: one bin, |0.333 - 0.8|
+    assert [(b.count, b.accuracy) for b in s.reliability] == [(3, 0.3333)]
+    assert s.ece == pytest.approx(0.8 - 1 / 3, abs=1e-3)
+    dumped = s.model_dump(by_alias=True)
+    assert {"mrr@10", "refused_same_domain", "refused_unrelated", "citation_accuracy", "ece"} <= set(dumped)
+
+
+def test_malformed_lines_are_reported_with_their_line_number(tmp_path: Path) -> None:
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"id": "a", "question": "q", "expected_sources": ["x.md"]}\n\n{"id": "b", "question": \n')
+    with pytest.raises(DatasetError, match=r"bad.jsonl:3: not valid JSON"):
+        load_dataset(p)
+    p.write_text('{"id": "a", "question": "q", "expected_sources": null, "negative": "adjacent"}\n')
+    with pytest.raises(DatasetError, match=r":1: 'negative' must be one of same-domain, unrelated"):
+        load_dataset(p)
+    p.write_text('{"id": "a", "question": "q", "expected_sources": ["x.md"], "negative": "unrelated"}\n')
+    with pytest.raises(DatasetError, match=r":1: 'negative'"):
+        load_dataset(p)
+    p.write_text('["not", "an", "object"]\n')
+    with pytest.raises(DatasetError, match=r":1: expected"):
+        load_dataset(p)

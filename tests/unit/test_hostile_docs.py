@@ -34,9 +34,11 @@ from shared.settings import load_settings
 from shared.stores.memory import MemoryStore
 
 MB = 1024 * 1024
-#: Bounds asserted for every hostile document (Python allocations, wall time).
+#: Bounds asserted for every hostile document: Python allocations, and CPU time (not wall time, which a
+#: busy machine stretches) under tracemalloc, which itself makes Python code 2-3x slower. The worst case
+#: (a 19 MB page) takes 5-12 s depending on the machine; the bound catches superlinear blow-ups.
 PEAK_MB = 200
-SECONDS = 10.0
+SECONDS = 30.0
 
 
 # --------------------------------------------------------------------------- measuring
@@ -52,11 +54,11 @@ class Cost:
 def measured() -> Iterator[Cost]:
     cost = Cost()
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         yield cost
     finally:
-        cost.seconds = time.perf_counter() - started
+        cost.seconds = time.process_time() - started
         cost.peak_mb = tracemalloc.get_traced_memory()[1] / MB
         tracemalloc.stop()
 
@@ -404,9 +406,9 @@ def test_hostile_document_is_bounded(case: Hostile, hostile_dir: Path) -> None:
     data = case.make()
     path = hostile_dir / case.name
     path.write_bytes(data.encode() if isinstance(data, str) else data)
-    started = time.perf_counter()
+    started = time.process_time()
     result = load_bounded(path, case.limits)
-    assert time.perf_counter() - started < case.max_seconds
+    assert time.process_time() - started < case.max_seconds
     if case.error is not None:
         assert isinstance(result, str) and result.startswith(case.error), result
         return
