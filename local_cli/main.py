@@ -627,9 +627,8 @@ def eval_(
         if summary.reliability:
             click.echo("  reliability (answers): confidence bin, answers, mean confidence, correct")
             for b in summary.reliability:
-                click.echo(
-                    f"    [{b.low:.1f}, {b.high:.1f})  {b.count:4d}  {b.mean_confidence:.3f}  {b.accuracy:.3f}"
-                )
+                bounds = f"[{b.low:.1f}, {b.high:.1f})"
+                click.echo(f"    {bounds}  {b.count:4d}  {b.mean_confidence:.3f}  {b.accuracy:.3f}")
     failed = [
         f"{name} {values[key]} < {minimum}"
         for name, key, minimum in (

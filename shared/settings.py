@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.errors import ConfigError
 
+#: Answer when the confidence (the estimated probability that the answer is right) is at least this: more
+#: likely right than wrong. See bench/RESULTS.md for what it gives on documentation it was not fitted on.
+DEFAULT_CONFIDENCE_THRESHOLD = 0.5
+
 ENV_PREFIX = "RAG_EXPLORER_"
 SETTINGS_FILE = "settings.json"
 DEFAULT_HOME = Path("~/.rag-explorer")
@@ -83,7 +87,7 @@ class Settings(BaseModel):
     # answering
     max_chunks: int = Field(default=5, ge=1, le=20, description="Chunks considered for an answer.")
     max_answer_sentences: int = Field(default=3, ge=1, le=10)
-    confidence_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
+    confidence_threshold: float = Field(default=DEFAULT_CONFIDENCE_THRESHOLD, ge=0.0, le=1.0)
     max_question_chars: int = Field(default=2000, ge=10)
     answer_providers: list[str] = Field(
         default_factory=lambda: ["extractive"],

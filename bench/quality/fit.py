@@ -11,7 +11,7 @@ from shared.answering.extractive import ConfidenceModel
 from shared.evaluation import QuestionResult, summarize
 from shared.text import split_blocks
 
-FEATURES = ("passage", "sentence", "coverage", "unknown", "agree")
+FEATURES = ("passage", "sentence", "coverage", "unknown", "agree", "focus")
 
 
 def label(row: dict[str, Any]) -> int:
@@ -43,6 +43,7 @@ def fit_model(
             break
     return ConfidenceModel(
         bias=round(float(w[0]), 3),
+        floor=ConfidenceModel().floor,
         weights=tuple((f, round(float(v), 3)) for f, v in zip(features, w[1:], strict=True)),
     )
 

@@ -73,17 +73,26 @@ def test_confidence_orders_relevant_above_irrelevant() -> None:
     assert good.confidence > bad.confidence
 
 
-def ev(passage: float, sentence: float, coverage: float, unknown: int = 0) -> Evidence:
-    return Evidence(passage, sentence, coverage, [], unknown_terms=[f"t{i}" for i in range(unknown)])
+def ev(passage: float, sentence: float, coverage: float, unknown: int = 0, **kw: float) -> Evidence:
+    return Evidence(passage, sentence, coverage, [], unknown_terms=[f"t{i}" for i in range(unknown)], **kw)
 
 
 def test_confidence_model_is_monotonic() -> None:
     m = ConfidenceModel()
-    assert m(ev(0.2, 0.2, 0.2)) < m(ev(0.5, 0.2, 0.2)) < m(ev(0.5, 0.5, 0.2)) < m(ev(0.5, 0.5, 1.0))
-    assert 0.0 < m(ev(0, 0, 0)) < m(ev(1, 1, 1)) < 1.0
+    assert m(ev(0.4, 0.4, 0.4)) < m(ev(0.5, 0.4, 0.4)) < m(ev(0.5, 0.5, 0.4)) < m(ev(0.5, 0.5, 1.0))
+    assert 0.0 <= m(ev(0, 0, 0)) < m(ev(1, 1, 1)) < 1.0
     # terms the documentation never mentions lower the confidence, however similar the passages
     assert m(ev(0.6, 0.6, 0.6, unknown=1)) < m(ev(0.6, 0.6, 0.6))
     assert m(ev(0.6, 0.6, 0.6, unknown=2)) < m(ev(0.6, 0.6, 0.6, unknown=1))
+    # both retrieval legs agreeing on the top passage, and passages focused on one page, raise it
+    assert m(ev(0.6, 0.6, 0.6)) < m(ev(0.6, 0.6, 0.6, agree=1.0)) < m(ev(0.6, 0.6, 0.6, agree=1.0, focus=1.0))
+
+
+def test_nothing_close_to_the_question_caps_the_confidence() -> None:
+    m = ConfidenceModel()
+    # every other signal at its best cannot lift a question no passage is close to over the threshold
+    far = m(ev(0.2, 0.9, 1.0, agree=1.0, focus=1.0))
+    assert far <= 0.2 < m(ev(0.31, 0.9, 1.0, agree=1.0, focus=1.0))
 
 
 def test_near_duplicate_sentences_from_two_pages_are_quoted_once() -> None:
