@@ -44,7 +44,12 @@ def check(html_root: Path) -> list[str]:
     seen: set[str] = set()
     n_ans = n_oos = 0
     for n, row in rows:
-        if set(row) != {"id", "question", "expected_sources"}:
+        expected_keys = {"id", "question", "expected_sources"}
+        if str(row.get("id", "")).startswith("o"):
+            expected_keys.add("negative")  # same-domain or unrelated, as bench/quality reports them
+            if row.get("negative") not in ("same-domain", "unrelated"):
+                errors.append(f"line {n}: 'negative' must be same-domain or unrelated")
+        if set(row) != expected_keys:
             errors.append(f"line {n}: unexpected keys {sorted(row)}")
         qid = row.get("id")
         if not isinstance(qid, str) or not re.fullmatch(r"[ao]\d{2,}", qid):

@@ -1,16 +1,21 @@
-"""Extractive answers: quoted, cited sentences from the retrieved chunks — or an honest refusal.
+"""Extractive answers: quoted, cited passages from the retrieved chunks — or an honest refusal.
 
-Confidence is a logistic function of three pieces of evidence, each in [0, 1]:
+The confidence is the estimated probability that the answer is right (answered, with its first citation
+on a page that answers the question). It is a logistic function of six pieces of evidence:
 
 * ``passage``: the best cosine similarity between the question and a retrieved chunk (dense leg);
 * ``sentence``: the best cosine similarity between the question and one sentence of those chunks;
 * ``coverage``: the largest share of the question's topic terms that occur together in one retrieved
-  chunk (a question about "Netflix passwords" against a manual that never says "Netflix" is out of
-  scope, however close its embedding lands).
+  chunk, title and headings included;
+* ``unknown``: specific question terms (product and service names, not everyday words; see
+  :func:`shared.text.specific`) that the whole index never uses, as the store's vocabulary says: a
+  question about "restic" to Borg's manual is about something the manual does not cover;
+* ``agree``: whether the top chunk is in the first five of both the dense and the BM25 leg;
+* ``focus``: the share of the next four chunks that come from the top chunk's page.
 
-The weights were fitted on the development set in ``bench/devset`` (answerable Python-manual questions
-against clearly out-of-scope ones); ``bench/devset/tune_threshold.py`` refits them and reports how well
-the confidence separates the two groups.
+The weights are fitted by ``bench/quality/run.py`` on five documentation sets of different shapes, each
+set weighted equally; the bench reports every set scored by a model fitted on the *other* sets, so the
+figures in bench/RESULTS.md are for documentation the model was not fitted on.
 """
 
 from __future__ import annotations

@@ -662,3 +662,46 @@ def test_a_given_client_is_used_as_is(cluster: FakeCluster) -> None:
     assert store.client is client
     with pytest.raises(ConfigError):
         OpenSearchStore(index=INDEX, embedder_name=EMBEDDER, dimension=DIM)
+
+
+def test_term_counts_is_one_filters_aggregation(cluster: FakeCluster) -> None:
+    """The vocabulary lookup: one request, a bucket per term (the word, or a word starting with its stem)."""
+    buckets = {"t0": {"doc_count": 3}, "t1": {"doc_count": 0}}
+    cluster.on(
+        "POST",
+        rf"/{INDEX}/_search",
+        (200, {"hits": {"hits": []}, "aggregations": {"terms": {"buckets": buckets}}}),
+    )
+    got = make_store(cluster).term_counts(["Backups", "restic", "Backups"])
+    assert got == {"Backups": 3, "restic": 0}
+    (req,) = cluster.of("POST", f"/{INDEX}/_search")
+    # https://docs.opensearch.org/latest/aggregations/bucket/filters/ : {"aggs": {N: {"filters": {"filters": {...}}}}}
+    assert req.body == {
+        "size": 0,
+        "query": {"match_all": {}},
+        "aggs": {
+            "terms": {
+                "filters": {
+                    "filters": {
+                        "t0": {
+                            "bool": {
+                                "should": [
+                                    {"match": {"text": {"query": "backups"}}},
+                                    {"prefix": {"text": {"value": "backup"}}},
+                                ],
+                                "minimum_should_match": 1,
+                            }
+                        },
+                        "t1": {
+                            "bool": {
+                                "should": [{"match": {"text": {"query": "restic"}}}],
+                                "minimum_should_match": 1,
+                            }
+                        },
+                    }
+                }
+            }
+        },
+    }
+    assert make_store(cluster).term_counts([]) == {}
+    assert len(cluster.of("POST", f"/{INDEX}/_search")) == 1  # no request for no terms
