@@ -204,7 +204,10 @@ class QueryRequest(_Model):
         default=None, ge=1, le=20, description="Retrieved chunks the answer is drawn from (default 5)."
     )
     confidence_threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Refuse below this confidence (default: the server's confidence_threshold, 0.5)."
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Refuse below this confidence (default: the server's confidence_threshold, 0.5).",
     )
     filters: SearchFilter | None = Field(default=None, description="Only search some documents.")
 

@@ -106,6 +106,39 @@ def test_ask_json_shape_and_citations(env: dict[str, str], docs: Path) -> None:
     assert f"[{c['n']}]" in data["answer"]
 
 
+INSTALL = """# Command line tool
+
+## Installing on Linux
+
+Download the archive first. To install the tool system-wide, run the following:
+
+```
+sudo tar -C /opt -xzf tool.tar.gz
+sudo ln -s /opt/tool/bin/tool /usr/local/bin/tool
+```
+
+Then open a new terminal.
+"""
+
+
+def test_ask_prints_the_command_block_verbatim_and_where_it_comes_from(
+    env: dict[str, str], docs: Path
+) -> None:
+    (docs / "install.md").write_text(INSTALL, encoding="utf-8")
+    ingest(env, docs)
+    question = "how do i install the tool system-wide on linux"
+    data = json.loads(run(env, "ask", question, "--threshold", "0", "--json").stdout)
+    block = "```\nsudo tar -C /opt -xzf tool.tar.gz\nsudo ln -s /opt/tool/bin/tool /usr/local/bin/tool\n```"
+    assert "run the following: [1]\n\n" + block in data["answer"]
+    c = data["citations"][0]
+    assert c["location"] == "Command line tool › Installing on Linux"
+    assert c["heading_path"] == ["Command line tool", "Installing on Linux"]
+    human = run(env, "ask", question, "--threshold", "0").output
+    # the block is printed as it is (indented, not re-wrapped), the citation with its location
+    assert "  sudo ln -s /opt/tool/bin/tool /usr/local/bin/tool\n" in human
+    assert "[1] Command line tool › Installing on Linux — " in human and "install.md" in human
+
+
 def test_ask_refuses_with_reasons_and_escalation(env: dict[str, str], docs: Path) -> None:
     ingest(env, docs)
     r = run(env, "ask", "What is the boiling point of ethanol?", "--threshold", "0.99", "--json")

@@ -196,3 +196,16 @@ def test_unknown_terms_are_named_from_the_whole_index() -> None:
     # only terms missing from the retrieved passages are looked up, and never stop or generic words
     assert looked_up and "console" not in looked_up[0] and "how" not in looked_up[0]
     assert "lfs" in looked_up[0]
+
+
+def test_a_partly_covered_question_says_which_part_is_covered() -> None:
+    def vocabulary(terms: object) -> dict[str, int]:
+        return {t: (0 if t == "dropbox" else 2) for t in terms}  # type: ignore[attr-defined]
+
+    a = ExtractiveAnswerer(HashingEmbedder(), threshold=0.0, vocabulary=vocabulary)
+    r = a.answer("How do I rotate my API key from Dropbox?", [retrieved(KEYS)])
+    assert r.decision == "answer"
+    assert r.reasons[0] == (
+        "answers only part of the question: the documentation covers 'rotate', 'api', 'key' but never "
+        "mentions 'dropbox'"
+    )

@@ -675,7 +675,8 @@ def test_term_counts_is_one_filters_aggregation(cluster: FakeCluster) -> None:
     got = make_store(cluster).term_counts(["Backups", "restic", "Backups"])
     assert got == {"Backups": 3, "restic": 0}
     (req,) = cluster.of("POST", f"/{INDEX}/_search")
-    # https://docs.opensearch.org/latest/aggregations/bucket/filters/ : {"aggs": {N: {"filters": {"filters": {...}}}}}
+    # https://docs.opensearch.org/latest/aggregations/bucket/filters/ :
+    # {"aggs": {NAME: {"filters": {"filters": {KEY: QUERY, ...}}}}}
     assert req.body == {
         "size": 0,
         "query": {"match_all": {}},
