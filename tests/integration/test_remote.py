@@ -193,7 +193,12 @@ def qa_file(tmp_path: Path) -> Path:
     rows = [
         {"id": "a1", "question": "How do I rotate my API key?", "expected_sources": ["docs/guide.md"]},
         {"id": "a2", "question": "When are invoices emailed?", "expected_sources": ["docs/guide.md"]},
-        {"id": "o1", "question": "What is the boiling point of ethanol?", "expected_sources": None},
+        {
+            "id": "o1",
+            "question": "What is the boiling point of ethanol?",
+            "expected_sources": None,
+            "negative": "unrelated",
+        },
     ]
     path = tmp_path / "qa.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -208,6 +213,14 @@ def test_eval_against_the_api_with_gates(api: str, tmp_path: Path) -> None:
     summary = json.loads(r.stdout)
     assert summary["questions"] == 3 and summary["hit@5"] == 1.0 and summary["ndcg@10"] == 1.0
     assert summary["refusal_recall"] == 1.0 and summary["latency_p95_ms"] > 0
+    # answers are judged by their first citation, and their confidence against how often they were right
+    assert summary["refused_unrelated"] == 1.0 and summary["refused_same_domain"] is None
+    answered = [json.loads(x) for x in out.read_text().splitlines() if json.loads(x)["decision"] == "answer"]
+    assert answered and all(x["correct"] == x["cited_sources"][0].endswith("docs/guide.md") for x in answered)
+    assert summary["citation_accuracy"] == 1.0 and summary["mrr@10"] == 1.0
+    assert sum(b["count"] for b in summary["reliability"]) == len(answered) and summary["ece"] is not None
+    human = run(env, "eval", str(qa_file(tmp_path)), "--target", api)
+    assert "refused_unrelated" in human.output and "reliability (answers)" in human.output
     assert len(out.read_text().splitlines()) == 3
     again = run(env, "eval", str(qa_file(tmp_path)), "--target", api, "--output", str(out), "--json")
     assert json.loads(again.stdout)["questions"] == 3 and len(out.read_text().splitlines()) == 3  # resumed
