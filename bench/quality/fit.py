@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from typing import Any
 
@@ -46,6 +47,14 @@ def fit_model(
         floor=ConfidenceModel().floor,
         weights=tuple((f, round(float(v), 3)) for f, v in zip(features, w[1:], strict=True)),
     )
+
+
+_CITATION_MARKS = re.compile(r"(?:\s*\[\d+\])+\s*$")
+
+
+def ends_on_colon(answer: str) -> bool:
+    """The answer's last words are a lead-in ("...write the following: [1]") with nothing after it."""
+    return _CITATION_MARKS.sub("", answer).rstrip().endswith(":")
 
 
 def prose_words(answer: str) -> int:
@@ -101,7 +110,7 @@ def report_set(
         "unrelated": refused("unrelated"),
         "cite@1": fmt(s.citation_accuracy),
         "ECE": fmt(s.ece),
-        "colon": str(sum(a.rstrip().endswith(":") for a in answers)),
+        "colon": str(sum(ends_on_colon(a) for a in answers)),
         "words": str(int(statistics.median([prose_words(a) for a in answers]))) if answers else "-",
     }
     return {"name": name, "summary": s.model_dump(by_alias=True), "row": row}
