@@ -84,7 +84,8 @@ class RemoteClient:
         confidence_threshold: float | None = None,
         filters: SearchFilter | None = None,
     ) -> AskResponse:
-        body = QueryRequest(
+        body = _request(
+            QueryRequest,
             question=question,
             max_chunks=max_chunks,
             confidence_threshold=confidence_threshold,

@@ -292,15 +292,11 @@ def create_app(
         return {"request_id": request_id()}
 
     def check_text(text: str, field: str, what: str) -> None:
-        if not text.strip():
-            raise FieldValidationError(["body", field], "string_too_short", f"the {what} is empty")
-        limit = service.settings.max_question_chars
-        if len(text) > limit:  # the raw length, as the OpenAPI maxLength says
-            raise FieldValidationError(
-                ["body", field],
-                "string_too_long",
-                f"the {what} is {len(text)} characters long; the limit is {limit}",
-            )
+        try:
+            models.check_request_text(text, what, service.settings.max_question_chars)
+        except models.RequestTextError as exc:
+            kind = "string_too_short" if exc.kind == "empty" else "string_too_long"
+            raise FieldValidationError(["body", field], kind, str(exc)) from None
 
     def timed_success(started: float) -> None:
         sink.milliseconds("QueryLatency", (time.perf_counter() - started) * 1000)

@@ -191,7 +191,27 @@ class StatusResponse(_Model):
 
 MAX_REQUEST_TEXT_CHARS = 10_000
 """Hard ceiling on a question or query in an API request; the ``max_question_chars`` setting (2000 by
-default) is checked on top of it."""
+default) is checked on top of it, by :func:`check_request_text`."""
+
+
+class RequestTextError(ValueError):
+    """A question or query that breaks :func:`check_request_text`; ``kind`` is ``empty`` or ``too_long``."""
+
+    def __init__(self, message: str, *, kind: Literal["empty", "too_long"]) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def check_request_text(text: str, what: str, limit: int) -> str:
+    """The one rule for a question or query, wherever it arrives (service, HTTP API, remote client): not
+    blank, and at most ``limit`` characters as sent (the OpenAPI ``maxLength``). Returns it stripped."""
+    if not text.strip():
+        raise RequestTextError(f"the {what} is empty", kind="empty")
+    if len(text) > limit:
+        raise RequestTextError(
+            f"the {what} is {len(text)} characters long; the limit is {limit}", kind="too_long"
+        )
+    return text.strip()
 
 
 class QueryRequest(_Model):

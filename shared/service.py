@@ -19,9 +19,11 @@ from shared.models import (
     AskResponse,
     IngestSummary,
     RemoveSummary,
+    RequestTextError,
     SearchFilter,
     SearchResponse,
     StatusResponse,
+    check_request_text,
 )
 from shared.retrieval import HybridRetriever
 
@@ -157,14 +159,10 @@ class RagService:
         return self.ingestor.remove_paths(paths)
 
     def _check_text(self, text: str, what: str) -> str:
-        text = text.strip()
-        if not text:
-            raise InvalidRequestError(f"the {what} is empty")
-        if len(text) > self.settings.max_question_chars:
-            raise InvalidRequestError(
-                f"the {what} is {len(text)} characters long; the limit is {self.settings.max_question_chars}"
-            )
-        return text
+        try:
+            return check_request_text(text, what, self.settings.max_question_chars)
+        except RequestTextError as exc:
+            raise InvalidRequestError(str(exc)) from None
 
     def search(
         self, query: str, *, k: int | None = None, filters: SearchFilter | None = None

@@ -78,6 +78,12 @@ def test_client_4xx_carries_the_error_model(api: str) -> None:
     assert any(d.loc[-1] == "question" for d in err.error.details) and "question:" in str(err)
     with pytest.raises(RemoteError, match="invalid request: k:"):
         RemoteClient(api).search("x", k=1000)  # checked before sending
+    # over the API's hard ceiling: both calls fail before sending, with the same clean error
+    for call in (RemoteClient(api).query, RemoteClient(api).search):
+        with pytest.raises(
+            RemoteError, match=r"invalid request: (question|query): String should have at most"
+        ):
+            call("x" * 10_001)
 
 
 def test_unreachable_endpoint() -> None:
@@ -171,6 +177,10 @@ def test_cli_remote_ask_search_status(remote_env: dict[str, str]) -> None:
     assert r.exit_code == 0 and "1 documents" in r.output
     r = run(remote_env, "ingest", ".")
     assert r.exit_code == 1 and "rag-explorer push" in r.output
+    for command in ("ask", "search"):  # over the API's ceiling: a clean user error, never a traceback
+        r = CliRunner().invoke(cli, [command, "x" * 10_001], env=remote_env)
+        assert r.exit_code == 1 and "invalid request" in r.output and r.exception is not None
+        assert isinstance(r.exception, SystemExit), r.exception
 
 
 def test_configure_endpoint_then_use_it(api: str, tmp_path: Path) -> None:
