@@ -156,16 +156,10 @@ class Ingestor:
             if doc.source in known:
                 old = set(self.store.chunk_ids_for_source(doc.source))
                 keep = [c.chunk_id for c in chunks if c.chunk_id in old]
-                get_embeddings = getattr(self.store, "get_embeddings", None)
-                reused = get_embeddings(keep) if get_embeddings else {}
+                reused = self.store.get_embeddings(keep)
                 stale = old - {c.chunk_id for c in chunks}
                 if stale:
-                    delete_ids = getattr(self.store, "delete_ids", None)
-                    if delete_ids:
-                        delete_ids(sorted(stale))
-                    else:
-                        self.store.delete_source(doc.source)
-                        reused = {}
+                    self.store.delete_ids(sorted(stale))
                 pending.reused.update(reused)
             known[doc.source] = version
             pending.chunks.extend(chunks)

@@ -212,7 +212,6 @@ class RagService:
 
     def status(self) -> StatusResponse:
         store = self.store
-        lexical_count = getattr(store, "lexical_count", None)
         s = self.settings
         return StatusResponse(
             home=str(s.home_path),
@@ -223,6 +222,6 @@ class RagService:
             embedder_dimension=self.embedder.dimension,
             documents=store.count_documents(),
             chunks=store.count_chunks(),
-            lexical_chunks=lexical_count() if lexical_count else store.count_chunks(),
+            lexical_chunks=store.lexical_count(),
             health=store.health(),
         )

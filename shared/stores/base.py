@@ -27,6 +27,15 @@ class VectorStore(Protocol):
 
     def chunk_ids_for_source(self, source: str) -> list[str]: ...
 
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        """Remove these chunks (ids that are not indexed are ignored)."""
+        ...
+
+    def get_embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of these chunks, so an unchanged chunk of a changed document is not embedded
+        again; missing ids are left out."""
+        ...
+
     def dense_search(
         self, vector: np.ndarray, k: int, filters: SearchFilter | None = None
     ) -> list[ScoredChunk]:
@@ -43,6 +52,10 @@ class VectorStore(Protocol):
         ...
 
     def count_chunks(self) -> int: ...
+
+    def lexical_count(self) -> int:
+        """Chunks in the lexical (BM25) index; equal to ``count_chunks`` when both legs are in step."""
+        ...
 
     def count_documents(self) -> int: ...
 

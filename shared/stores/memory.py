@@ -92,6 +92,10 @@ class MemoryStore:
     def count_chunks(self) -> int:
         return len(self._chunks)
 
+    def lexical_count(self) -> int:
+        self.flush()
+        return len(self._lexical)
+
     def count_documents(self) -> int:
         return len({c.source for c in self._chunks.values()})
 

@@ -609,6 +609,10 @@ class OpenSearchStore:
         with self._backend("count"):
             return int(self.client.count(index=self.index)["count"])
 
+    def lexical_count(self) -> int:
+        """One index serves both legs: every chunk is in the BM25 leg."""
+        return self.count_chunks()
+
     def count_documents(self) -> int:
         """Exact (a paged composite aggregation; ``cardinality`` would be approximate)."""
         return sum(1 for _ in self._composite(["source"], "count of documents"))
