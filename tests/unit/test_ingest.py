@@ -139,3 +139,25 @@ def test_changing_chunk_settings_reindexes_unchanged_files(tmp_path: Path) -> No
     other = Ingestor(emb, store, Chunker(emb, chunk_tokens=64, overlap_tokens=8)).ingest_paths([tmp_path])
     assert other.files_indexed == 1
     assert len(set(store.source_hashes().values())) == 1
+
+
+def test_new_chunk_settings_rechunk_every_document_and_reuse_unchanged_embeddings(
+    tmp_path: Path,
+    setup,  # type: ignore[no-untyped-def]
+) -> None:
+    ing, store, emb = setup
+    long_section = " ".join(
+        f"Sentence number {i} explains one more detail of the installer." for i in range(12)
+    )
+    write(tmp_path / "docs" / "guide.md", GUIDE + "\n## Details\n\n" + long_section + "\n")
+    ing.ingest_paths([tmp_path / "docs"])
+    before = set(store.chunk_ids_for_source(source_for(tmp_path / "docs" / "guide.md")))
+    embedded = emb.embedded
+    wider = Ingestor(emb, store, Chunker(emb, chunk_tokens=80, overlap_tokens=8))
+    again = wider.ingest_paths([tmp_path / "docs"])
+    assert again.files_indexed == 1 and again.files_unchanged == 0  # the same file, re-chunked
+    after = set(store.chunk_ids_for_source(source_for(tmp_path / "docs" / "guide.md")))
+    assert after != before and not (before - after) & set(store.get_embeddings(sorted(before)))  # stale gone
+    reused = len(after & before)  # short sections chunk the same way: their vectors are kept
+    assert reused > 0 and emb.embedded - embedded == len(after) - reused
+    assert wider.ingest_paths([tmp_path / "docs"]).files_unchanged == 1  # and then it is stable
