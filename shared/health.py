@@ -7,7 +7,6 @@ calls ``head_bucket`` on the document bucket. It is ``ok`` only when every confi
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -106,8 +105,8 @@ class HealthChecker:
         self.started = _STARTED if started is None else started
 
     @classmethod
-    def from_env(cls, service: RagService, **kwargs: Any) -> HealthChecker:
-        return cls(service, bucket=os.environ.get(BUCKET_ENV) or None, **kwargs)
+    def from_settings(cls, service: RagService, **kwargs: Any) -> HealthChecker:
+        return cls(service, bucket=service.settings.document_bucket or None, **kwargs)
 
     def _uptime(self) -> float:
         return round(time.monotonic() - self.started, 3)

@@ -247,7 +247,7 @@ def create_app(
     """Build the resolver. ``service`` is used lazily: nothing heavy loads until a route needs it."""
     sink: MetricsSink = metrics or NullMetrics()
     logger_: LoggerLike = logger or log
-    checker = health or HealthChecker.from_env(service)
+    checker = health or HealthChecker.from_settings(service)
     app = ApiResolver(enable_validation=True, json_body_deserializer=_json_loads(max_body_bytes))
     app.text_limit = service.settings.max_question_chars
     openapi: dict[str, str] = {}

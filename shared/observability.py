@@ -1,18 +1,29 @@
 """Metrics for the serverless runtime, behind a tiny port so that ``shared`` stays testable offline.
 
-The Lambda handlers own a Powertools ``Metrics(namespace="RagExplorer")`` and pass it in wrapped in
+The Lambda handlers own a Powertools ``Metrics`` (from :func:`lambda_telemetry`) and pass it in wrapped in
 :class:`PowertoolsMetrics`; the local server and the tests use :class:`NullMetrics` or a recorder.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools import Logger, Metrics, Tracer
 
 NAMESPACE = "RagExplorer"
+
+
+def lambda_telemetry() -> tuple[Logger, Tracer, Metrics]:
+    """The Powertools logger, tracer and metrics every handler builds at module scope (the metrics in
+    :data:`NAMESPACE`)."""
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+
+    # an invocation may publish no metric (a health check, a rejected request): expected, not a warning
+    warnings.filterwarnings("ignore", "No application metrics to publish")
+    return Logger(), Tracer(), Metrics(namespace=NAMESPACE)
 
 
 class LoggerLike(Protocol):

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote_plus
 
@@ -338,22 +337,20 @@ class S3Sync:
         return KeyResult(bucket, key, "indexed", documents=changed, chunks=embedded)
 
     def _load(self, bucket: str, key: str, suffix: str, data: bytes) -> list[Document]:
-        from shared.loaders import LoadLimits, load_file
+        from shared.loaders import LoadLimits, load_bytes
 
         source = source_for(bucket, key)
         name = PurePosixPath(key).name
-        if not name or name.startswith(".") or len(name.encode("utf-8")) > 200 or "\0" in name:
+        if not name or name.startswith(".") or "\0" in name:
             name = f"object{suffix}"  # the file name is only a fallback title
-        with tempfile.TemporaryDirectory(prefix="rag-s3-") as tmp:
-            path = Path(tmp) / name
-            path.write_bytes(data)
-            settings = self.service.settings
-            docs = load_file(
-                path,
-                max_bytes=settings.max_file_bytes,
-                source=source,
-                limits=LoadLimits.from_settings(settings),
-            )
+        settings = self.service.settings
+        docs = load_bytes(
+            data,
+            name=name,
+            source=source,
+            max_bytes=settings.max_file_bytes,
+            limits=LoadLimits.from_settings(settings),
+        )
         if suffix == ".jsonl":
             docs = [d.model_copy(update={"source": f"{source}#{d.source}"}) for d in docs]
         return docs

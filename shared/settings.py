@@ -106,6 +106,10 @@ class Settings(BaseModel):
     llm_secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret with LLM keys (JSON), read once per cold start."
     )
+    document_bucket: str | None = Field(
+        default=None,
+        description="The S3 document bucket (Lambda); `/health/detailed` checks it can be reached.",
+    )
     escalation: str = Field(
         default="I can't answer this from the documentation. Please contact support and include your "
         "question; a person will follow up.",

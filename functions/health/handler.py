@@ -7,23 +7,17 @@ until ``GET /health/detailed`` checks the store, the embedder and the document b
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.http_api import create_app
-from shared.observability import PowertoolsMetrics
+from shared.observability import PowertoolsMetrics, lambda_telemetry
 from shared.service import RagService
 from shared.settings import load_settings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace="RagExplorer")
-# an invocation may publish no metric (a health check, a rejected request): expected, not worth a warning
-warnings.filterwarnings("ignore", "No application metrics to publish")
+logger, tracer, metrics = lambda_telemetry()
 service = RagService(load_settings())
 app = create_app(service, metrics=PowertoolsMetrics(metrics), logger=logger)
 

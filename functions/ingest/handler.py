@@ -9,25 +9,19 @@ endpoint can be overridden with ``AWS_ENDPOINT_URL_S3``.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.observability import PowertoolsMetrics
+from shared.observability import PowertoolsMetrics, lambda_telemetry
 from shared.s3_sync import S3Sync
 from shared.service import RagService
 from shared.settings import load_settings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace="RagExplorer")
-# an invocation may publish no metric (a health check, a rejected request): expected, not worth a warning
-warnings.filterwarnings("ignore", "No application metrics to publish")
+logger, tracer, metrics = lambda_telemetry()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 service = RagService(load_settings())
 s3 = boto3.client("s3")

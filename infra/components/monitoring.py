@@ -24,8 +24,8 @@ from constructs import Construct
 
 from infra.config import MonitoringConfig
 from infra.nag import acknowledge
+from shared.observability import NAMESPACE
 
-NAMESPACE = "RagExplorer"
 MINUTE = Duration.minutes(1)
 
 

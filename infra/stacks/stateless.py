@@ -18,6 +18,7 @@ from infra.components.query import QueryFunctions
 from infra.components.search import SearchAccess
 from infra.config import StageConfig
 from infra.stacks.stateful import StatefulStack
+from shared.observability import NAMESPACE
 
 SERVICES = ServiceNames(
     query="rag-explorer-query", health="rag-explorer-health", ingest="rag-explorer-ingest"
@@ -61,7 +62,7 @@ class StatelessStack(Stack):
                 "RAG_EXPLORER_DOCUMENT_BUCKET": documents.bucket.bucket_name,
                 "RAG_EXPLORER_HOME": "/tmp/rag-explorer",  # noqa: S108 - Lambda's only writable folder
                 "POWERTOOLS_SERVICE_NAME": service,
-                "POWERTOOLS_METRICS_NAMESPACE": "RagExplorer",
+                "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
             }
 
         ingestion = Ingestion(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from shared.errors import LoaderError
 from shared.models import Document
@@ -18,6 +18,7 @@ from ._common import (
     Budget,
     LoadLimits,
     cap_sections,
+    format_size,
     make_document,
     read_bytes,
     short_error,
@@ -73,12 +74,42 @@ def load_file(
     """
     path = Path(path)
     src = str(path) if source is None else source
-    suffix = path.suffix.lower()
-    loader = _LOADERS.get(suffix)
+    loader = _loader_for(path, src)
+    return _parse(loader, path, read_bytes(path, max_bytes, src), src, limits)
+
+
+def load_bytes(
+    data: bytes,
+    *,
+    name: str,
+    source: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: LoadLimits | None = None,
+) -> list[Document]:
+    """Load the documents in ``data``, the content of a file called ``name`` that is already in memory
+    (an S3 object): the same loaders, limits and errors as :func:`load_file`, no file written. ``name``
+    gives the type (its suffix) and the fallback title (its stem)."""
+    path = Path(PurePosixPath(name).name or "object")
+    loader = _loader_for(path, source)
+    if len(data) > max_bytes:
+        raise LoaderError(
+            f"file too large ({format_size(len(data))} > {format_size(max_bytes)} limit)", source=source
+        )
+    if not data:
+        raise LoaderError("empty file", source=source)
+    return _parse(loader, path, data, source, limits)
+
+
+def _loader_for(path: Path, source: str) -> _Loader:
+    loader = _LOADERS.get(path.suffix.lower())
     if loader is None:
-        shown = suffix or "(none)"
-        raise LoaderError(f"unsupported file type '{shown}'", source=src)
-    data = read_bytes(path, max_bytes, src)
+        shown = path.suffix.lower() or "(none)"
+        raise LoaderError(f"unsupported file type '{shown}'", source=source)
+    return loader
+
+
+def _parse(loader: _Loader, path: Path, data: bytes, src: str, limits: LoadLimits | None) -> list[Document]:
+    suffix = path.suffix.lower()
     budget = Budget(limits or LoadLimits(), src)
     try:
         docs = loader(path, data, src, budget)

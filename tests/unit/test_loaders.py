@@ -572,3 +572,31 @@ def test_random_bytes_only_ever_raise_loader_error(data: bytes, suffix: str) -> 
         for doc in docs:
             assert doc.sections and all(s.text.strip() for s in doc.sections)
             assert len(doc.content_hash) == 64
+
+
+# --------------------------------------------------------------------------- bytes already in memory
+
+from shared.loaders import load_bytes  # noqa: E402
+
+
+def test_load_bytes_gives_what_load_file_gives_without_a_file(tmp_path: Path) -> None:
+    text = "# Guide\n\n## Install\n\nRun the installer:\n\n```\n./install.sh\n```\n"
+    path = tmp_path / "guide.md"
+    path.write_text(text, encoding="utf-8")
+    from_file = load_file(path, source="s3://b/docs/guide.md")
+    from_bytes = load_bytes(text.encode(), name="docs/guide.md", source="s3://b/docs/guide.md")
+    assert from_bytes == from_file
+    untitled = load_bytes(b"Plain words here.\n\nMore words.", name="notes.txt", source="s3://b/notes.txt")
+    assert untitled[0].source == "s3://b/notes.txt"
+
+
+def test_load_bytes_applies_the_same_checks() -> None:
+    with pytest.raises(LoaderError, match=r"unsupported file type '\.docx'"):
+        load_bytes(b"PK\x03\x04", name="a.docx", source="s")
+    with pytest.raises(LoaderError, match=r"file too large \(11 bytes > 10 bytes limit\)"):
+        load_bytes(b"x" * 11, name="a.txt", source="s", max_bytes=10)
+    with pytest.raises(LoaderError, match="empty file"):
+        load_bytes(b"", name="a.md", source="s")
+    with pytest.raises(LoaderError) as info:
+        load_bytes(b"%PDF-1.7\ntruncated", name="broken.pdf", source="s3://b/broken.pdf")
+    assert info.value.source == "s3://b/broken.pdf"
