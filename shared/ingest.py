@@ -186,7 +186,34 @@ class Ingestor:
         pending.chunks.clear()
         pending.reused.clear()
 
+    def replace(
+        self, docs: Sequence[Document], *, owned: Iterable[str], known: dict[str, str] | None = None
+    ) -> tuple[int, int, int]:
+        """Make the index hold exactly ``docs`` for one file or object: its indexed sources (``owned``)
+        that are not among ``docs`` are deleted, changed documents are re-indexed, and writes are flushed.
+        Returns ``(documents changed, chunks embedded, documents deleted)``."""
+        known = self.store.source_hashes() if known is None else known
+        stale = sorted(set(owned) - {d.source for d in docs})
+        deleted, _ = self.delete_sources(stale, known)
+        changed, embedded = self.index_documents(docs, known)
+        self.store.flush()
+        return changed, embedded, deleted
+
     # ------------------------------------------------------------------ removal
+
+    def delete_sources(self, sources: Iterable[str], known: dict[str, str] | None = None) -> tuple[int, int]:
+        """Delete every chunk of these sources and flush; returns ``(documents, chunks)`` removed.
+        ``known`` (sources -> hashes) is kept in step."""
+        documents = chunks = 0
+        for source in sources:
+            removed = self.store.delete_source(source)
+            if known is not None:
+                known.pop(source, None)
+            if removed:
+                documents += 1
+                chunks += removed
+        self.store.flush()
+        return documents, chunks
 
     def remove_paths(self, paths: Sequence[Path]) -> RemoveSummary:
         """Drop the chunks of the given documents; a folder removes every document under it."""
@@ -200,9 +227,7 @@ class Ingestor:
             if not matches:
                 summary.not_found.append(str(path))
                 continue
-            for source in matches:
-                summary.chunks_removed += self.store.delete_source(source)
-                summary.sources_removed.append(source)
-                known.pop(source, None)
+            summary.chunks_removed += self.delete_sources(matches, known)[1]
+            summary.sources_removed.extend(matches)
         self.store.flush()
         return summary

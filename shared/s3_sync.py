@@ -280,23 +280,16 @@ class S3Sync:
 
     # ------------------------------------------------------------------ index
 
-    def _sources(self, bucket: str, key: str) -> list[str]:
+    def _sources(self, bucket: str, key: str, known: Iterable[str] | None = None) -> list[str]:
         """Every indexed source that comes from this key (one, or one per JSON Lines record)."""
         source = source_for(bucket, key)
-        if not key.lower().endswith(".jsonl"):
-            return [source]
-        return [s for s in self.service.store.source_hashes() if s == source or s.startswith(source + "#")]
+        indexed = self.service.store.source_hashes() if known is None else known
+        if not key.lower().endswith(".jsonl"):  # "a.md#x.md" is another object, not a record of a.md
+            return [s for s in indexed if s == source]
+        return [s for s in indexed if s == source or s.startswith(source + "#")]
 
     def _delete(self, sources: Iterable[str]) -> tuple[int, int]:
-        store = self.service.store
-        documents = chunks = 0
-        for source in sources:
-            removed = store.delete_source(source)
-            if removed:
-                documents += 1
-                chunks += removed
-        store.flush()
-        return documents, chunks
+        return self.service.ingestor.delete_sources(sources)
 
     def _remove(self, bucket: str, key: str, reason: str) -> KeyResult:
         documents, chunks = self._delete(self._sources(bucket, key))
@@ -319,19 +312,12 @@ class S3Sync:
             self.log.warning("cannot load s3://%s/%s: %s", bucket, key, exc.reason)
             return KeyResult(bucket, key, "failed", reason=exc.reason)
 
-        store = self.service.store
-        known = store.source_hashes()
-        source = source_for(bucket, key)
-        mine = {s for s in known if s == source or s.startswith(source + "#")}
-        stale = mine - {d.source for d in docs}
-        if clean:
-            stale = mine
-        if stale:
-            self._delete(sorted(stale))
-            for s in stale:
-                known.pop(s, None)
-        changed, embedded = self.service.ingestor.index_documents(docs, known)
-        store.flush()
+        ingestor = self.service.ingestor
+        known = self.service.store.source_hashes()
+        mine = self._sources(bucket, key, known)
+        if clean:  # re-index from scratch: the object changed while it was being indexed
+            ingestor.delete_sources(mine, known)
+        changed, embedded, _ = ingestor.replace(docs, owned=mine, known=known)
         if changed == 0:
             return KeyResult(bucket, key, "unchanged", documents=len(docs))
         return KeyResult(bucket, key, "indexed", documents=changed, chunks=embedded)

@@ -161,3 +161,23 @@ def test_new_chunk_settings_rechunk_every_document_and_reuse_unchanged_embedding
     reused = len(after & before)  # short sections chunk the same way: their vectors are kept
     assert reused > 0 and emb.embedded - embedded == len(after) - reused
     assert wider.ingest_paths([tmp_path / "docs"]).files_unchanged == 1  # and then it is stable
+
+
+def test_replace_keeps_exactly_the_given_documents_of_one_file(setup) -> None:  # type: ignore[no-untyped-def]
+    """The one operation behind re-ingesting a file or an S3 object: stale records go, changed ones are
+    re-indexed, unchanged ones cost nothing."""
+    from shared.models import Document, Section
+
+    ing, store, emb = setup
+
+    def doc(source: str, text: str) -> Document:
+        return Document(source=source, doc_type="jsonl", sections=[Section(text=text)], content_hash=text)
+
+    first = [doc("f#1", "Alpha record text."), doc("f#2", "Beta record text.")]
+    assert ing.replace(first, owned=[])[:2] == (2, 2)
+    embedded = emb.embedded
+    owned = [s for s in store.source_hashes() if s.startswith("f#")]
+    changed, added, deleted = ing.replace([doc("f#1", "Alpha record text.")], owned=owned)
+    assert (changed, added, deleted) == (0, 0, 1) and emb.embedded == embedded  # f#2 gone, f#1 untouched
+    assert sorted(store.source_hashes()) == ["f#1"]
+    assert ing.delete_sources(["f#1", "never"]) == (1, 1) and store.count_chunks() == 0
