@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared.answering.base import Answerer
 from shared.answering.extractive import ExtractiveAnswerer
 from shared.chunking import Chunker
 from shared.embeddings.base import Embedder
@@ -28,7 +29,6 @@ from shared.models import (
 from shared.retrieval import HybridRetriever
 
 if TYPE_CHECKING:
-    from shared.answering.generative import GenerativeAnswerer
     from shared.observability import MetricsSink
 from shared.settings import Settings
 from shared.stores.base import VectorStore
@@ -99,7 +99,7 @@ class RagService:
         )
 
     @cached_property
-    def answerer(self) -> ExtractiveAnswerer | GenerativeAnswerer:
+    def answerer(self) -> Answerer:
         """The extractive answerer, or, when LLM providers are configured, the generative one on top."""
         from shared.llm.factory import make_chain, plan_providers
         from shared.llm.resilience import RetryPolicy
@@ -181,11 +181,7 @@ class RagService:
     ) -> AskResponse:
         question = self._check_text(question, "question")
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
-        answerer = self.answerer
-        if isinstance(answerer, ExtractiveAnswerer):
-            return self._escalate(answerer.answer(question, retrieved, threshold=confidence_threshold))
-        response, _provider = answerer.answer(question, retrieved, threshold=confidence_threshold)
-        return self._escalate(response)
+        return self._escalate(self.answerer.answer(question, retrieved, threshold=confidence_threshold))
 
     def ask_stream(
         self,
@@ -198,12 +194,8 @@ class RagService:
         """Like :meth:`ask`, but yields the generated text as it arrives, then the verified response."""
         question = self._check_text(question, "question")
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
-        answerer = self.answerer
-        if isinstance(answerer, ExtractiveAnswerer):
-            yield self._escalate(answerer.answer(question, retrieved, threshold=confidence_threshold))
-            return
-        for item in answerer.stream(question, retrieved, threshold=confidence_threshold):
-            yield item if isinstance(item, str) else self._escalate(item[0])
+        for item in self.answerer.stream(question, retrieved, threshold=confidence_threshold):
+            yield item if isinstance(item, str) else self._escalate(item)
 
     def _escalate(self, response: AskResponse) -> AskResponse:
         if response.decision == "refuse":

@@ -21,7 +21,7 @@ figures in bench/RESULTS.md are for documentation the model was not fitted on.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -172,6 +172,12 @@ class ExtractiveAnswerer:
             reasons=reasons,
             citations=citations,
         )
+
+    def stream(
+        self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None
+    ) -> Iterator[str | AskResponse]:
+        """Quoted answers are not generated: the whole response, at once."""
+        yield self.answer(question, retrieved, threshold=threshold)
 
     # ------------------------------------------------------------------ evidence
 

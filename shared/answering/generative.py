@@ -326,11 +326,12 @@ class GenerativeAnswerer:
 
     def answer(
         self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None
-    ) -> tuple[AskResponse, str]:
-        """``(response, provider)``; provider is e.g. ``"openai:gpt-4o-mini"`` or ``"extractive"``."""
+    ) -> AskResponse:
+        """The verified answer or a refusal; ``provider`` says what produced it (e.g.
+        ``"openai:gpt-4o-mini"``, or ``"extractive"`` for the gate's refusal or a fallback)."""
         gate = self.extractive.answer(question, retrieved, threshold=threshold)
         if gate.decision == "refuse":
-            return self._as(gate, EXTRACTIVE), EXTRACTIVE
+            return self._as(gate, EXTRACTIVE)
         sources = self._sources(retrieved)
         try:
             text, provider, failures = self.chain.complete(
@@ -342,12 +343,12 @@ class GenerativeAnswerer:
 
     def stream(
         self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None
-    ) -> Iterator[str | tuple[AskResponse, str]]:
-        """Text deltas as the model writes them, then ``(verified response, provider)`` (see the module
-        docstring for how the two relate)."""
+    ) -> Iterator[str | AskResponse]:
+        """Text deltas as the model writes them, then the verified response (see the module docstring
+        for how the two relate)."""
         gate = self.extractive.answer(question, retrieved, threshold=threshold)
         if gate.decision == "refuse":
-            yield self._as(gate, EXTRACTIVE), EXTRACTIVE
+            yield self._as(gate, EXTRACTIVE)
             return
         sources = self._sources(retrieved)
         stream = self.chain.stream(
@@ -386,7 +387,7 @@ class GenerativeAnswerer:
         response.provider = provider
         return response
 
-    def _all_failed(self, gate: AskResponse, exc: AllProvidersFailed) -> tuple[AskResponse, str]:
+    def _all_failed(self, gate: AskResponse, exc: AllProvidersFailed) -> AskResponse:
         what = "a provider failed mid-answer" if exc.partial_text else "every LLM provider failed"
         reasons = [f.reason for f in exc.failures]
         if not self.fallback_to_extractive:
@@ -397,10 +398,10 @@ class GenerativeAnswerer:
                 reasons=[f"no answer could be generated: {what}", *reasons, *gate.reasons],
                 provider=EXTRACTIVE,
             )
-            return refused, EXTRACTIVE
+            return refused
         fallback = gate.model_copy(deep=True)
         fallback.reasons = [f"answered with quoted sentences: {what}", *reasons, *gate.reasons]
-        return self._as(fallback, EXTRACTIVE), EXTRACTIVE
+        return self._as(fallback, EXTRACTIVE)
 
     def _finish(
         self,
@@ -410,7 +411,7 @@ class GenerativeAnswerer:
         text: str,
         provider: str,
         failures: list[ProviderFailure],
-    ) -> tuple[AskResponse, str]:
+    ) -> AskResponse:
         earlier = [f.reason for f in failures]
         body = text.replace(REFUSAL_MARKER, " ").strip()
         if is_refusal(text) or not body:
@@ -422,7 +423,7 @@ class GenerativeAnswerer:
                 reasons=[f"{provider}: {why}", *earlier, *gate.reasons],
                 provider=provider,
             )
-            return refused, provider
+            return refused
         result = self.verifier.verify(body, sources)
         notes = list(result.notes)
         if result.answer is not None and not _addresses(question, result.kept):
@@ -437,7 +438,7 @@ class GenerativeAnswerer:
                 *earlier,
                 *gate.reasons,
             ]
-            return self._as(fallback, EXTRACTIVE), EXTRACTIVE
+            return self._as(fallback, EXTRACTIVE)
         response = AskResponse(
             question=question,
             decision="answer",
@@ -452,4 +453,4 @@ class GenerativeAnswerer:
             citations=result.citations,
             provider=provider,
         )
-        return response, provider
+        return response

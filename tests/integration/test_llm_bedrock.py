@@ -183,8 +183,8 @@ def _collect(gen: GenerativeAnswerer) -> tuple[str, AskResponse, str]:
             text += item
         else:
             final = item
-    assert final is not None
-    return text, final[0], final[1]
+    assert isinstance(final, AskResponse)
+    return text, final, final.provider
 
 
 def test_openai_falls_back_to_bedrock_and_streams_the_same(bedrock: FakeBedrockServer) -> None:
@@ -193,7 +193,8 @@ def test_openai_falls_back_to_bedrock_and_streams_the_same(bedrock: FakeBedrockS
         reply = GOOD + " It also works on Windows 95 [1]."
         bedrock.chat(Reply.answer(reply), Reply.answer(reply, chunk_chars=4))
         primary = OpenAIChat("gpt-4o-mini", base_url=openai_server.base_url, api_key="k", timeout=TIMEOUT)
-        response, provider = answerer(primary, chat(bedrock)).answer(QUESTION, retrieved())
+        response = answerer(primary, chat(bedrock)).answer(QUESTION, retrieved())
+        provider = response.provider
         assert provider == response.provider == f"bedrock:{MODEL}"
         assert response.answer == GOOD
         assert response.reasons[1:3] == [
@@ -264,6 +265,7 @@ def test_titan_embedder_drives_the_whole_answer(bedrock: FakeBedrockServer) -> N
         extractive=ExtractiveAnswerer(titan, threshold=HASHING_GATE_THRESHOLD),
     )
     started = time.monotonic()
-    response, provider = gen.answer(QUESTION, items)
+    response = gen.answer(QUESTION, items)
+    provider = response.provider
     assert time.monotonic() - started < 10
     assert (response.answer, provider) == (GOOD, f"bedrock:{MODEL}")

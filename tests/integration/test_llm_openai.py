@@ -270,9 +270,10 @@ def test_timeout_moves_on_to_the_next_provider(server: FakeOpenAIServer, backup:
     backup.chat(Reply.answer(GOOD))
     sleeps = Sleeps()
     started = time.monotonic()
-    response, provider = answerer(
+    response = answerer(
         resilient(chat(server), sleeps, attempts=2), resilient(chat(backup, "fast"), sleeps)
     ).answer(QUESTION, retrieved())
+    provider = response.provider
     assert time.monotonic() - started < 1.8  # two 0.3 s timeouts, not two 2 s waits
     assert provider == response.provider == "openai:fast"
     assert response.answer == GOOD
@@ -301,7 +302,8 @@ def test_fallback_order(server: FakeOpenAIServer, backup: FakeOpenAIServer) -> N
         gen = GenerativeAnswerer(
             chain, EMB, extractive=ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD)
         )
-        response, provider = gen.answer(QUESTION, retrieved())
+        response = gen.answer(QUESTION, retrieved())
+        provider = response.provider
         assert provider == "openai:c"
         assert errors == [("openai:a", "auth"), ("openai:b", "server")]
         assert (len(server.chat_calls()), len(backup.chat_calls()), len(third.chat_calls())) == (1, 3, 1)
@@ -319,9 +321,10 @@ def test_breaker_opens_after_n_failures_and_recovers_after_the_cooldown(
     server.chat(*[Reply.fail(500, "down")] * 3)
     backup.chat(*[Reply.answer(GOOD)] * 6)
     for _ in range(3):
-        assert gen.answer(QUESTION, retrieved())[1] == "openai:steady"
+        assert gen.answer(QUESTION, retrieved()).provider == "openai:steady"
     assert breaker.state == "open"
-    response, provider = gen.answer(QUESTION, retrieved())  # fails fast: no request goes out
+    response = gen.answer(QUESTION, retrieved())  # fails fast: no request goes out
+    provider = response.provider
     assert provider == "openai:steady"
     assert len(server.chat_calls()) == 3
     assert "openai:gpt-4o-mini failed: circuit_open" in response.reasons
@@ -330,7 +333,7 @@ def test_breaker_opens_after_n_failures_and_recovers_after_the_cooldown(
     assert len(server.chat_calls()) == 3
     clock.now += 1  # cool-down over: one probe goes out, succeeds, closes the breaker
     server.chat(Reply.answer(GOOD))
-    assert gen.answer(QUESTION, retrieved())[1] == "openai:gpt-4o-mini"
+    assert gen.answer(QUESTION, retrieved()).provider == "openai:gpt-4o-mini"
     assert breaker.state == "closed"
     assert len(server.chat_calls()) == 4
 
@@ -340,9 +343,10 @@ def test_every_provider_failing_gives_the_extractive_answer(
 ) -> None:
     server.chat(Reply.fail(429, "slow", headers={"Retry-After": "0"}))
     backup.chat(Reply.fail(503, "down"))
-    response, provider = answerer(
+    response = answerer(
         resilient(chat(server), Sleeps(), attempts=1), resilient(chat(backup, "b"), Sleeps(), attempts=1)
     ).answer(QUESTION, retrieved())
+    provider = response.provider
     gate = ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD).answer(QUESTION, retrieved())
     assert (provider, response.decision, response.answer) == ("extractive", "answer", gate.answer)
     assert response.reasons[:3] == [
@@ -384,7 +388,8 @@ def test_factory_chain_shares_breakers_and_probes(server: FakeOpenAIServer) -> N
 
 def test_unsupported_sentence_is_removed(server: FakeOpenAIServer) -> None:
     server.chat(Reply.answer(GOOD + " You can also reset it by calling the support hotline [1]."))
-    response, provider = answerer(chat(server)).answer(QUESTION, retrieved())
+    response = answerer(chat(server)).answer(QUESTION, retrieved())
+    provider = response.provider
     assert provider == "openai:gpt-4o-mini"
     assert response.answer == GOOD
     assert "removed 1 unsupported sentence (the cited source does not say it)" in response.reasons
@@ -399,7 +404,7 @@ def test_bogus_citation_numbers_are_removed(server: FakeOpenAIServer) -> None:
     server.chat(
         Reply.answer("Open Settings and choose Account to reset your password [1][7]. It is easy [12].")
     )
-    response, _ = answerer(chat(server)).answer(QUESTION, retrieved())
+    response = answerer(chat(server)).answer(QUESTION, retrieved())
     assert response.answer == "Open Settings and choose Account to reset your password [1]."
     assert "ignored citations of sources that do not exist: [7], [12]" in response.reasons
     assert "removed 1 sentence without a valid citation" in response.reasons
@@ -407,7 +412,8 @@ def test_bogus_citation_numbers_are_removed(server: FakeOpenAIServer) -> None:
 
 def test_refusal_marker_becomes_a_refusal(server: FakeOpenAIServer) -> None:
     server.chat(Reply.answer(REFUSAL_MARKER))
-    response, provider = answerer(chat(server)).answer(QUESTION, retrieved())
+    response = answerer(chat(server)).answer(QUESTION, retrieved())
+    provider = response.provider
     assert (response.decision, response.answer, provider) == ("refuse", None, "openai:gpt-4o-mini")
 
 
@@ -416,7 +422,8 @@ def test_prompt_injection_document_does_not_change_the_behaviour(server: FakeOpe
     docs = retrieved(question)
     # 1. the prompt: our rules in the system message; the document inside the data delimiters, after them
     server.chat(Reply.answer("To delete your account, open Settings and choose Delete account [3]."))
-    response, provider = answerer(chat(server)).answer(question, docs)
+    response = answerer(chat(server)).answer(question, docs)
+    provider = response.provider
     assert provider == "openai:gpt-4o-mini"
     assert response.answer == "To delete your account, open Settings and choose Delete account [1]."
     messages = server.chat_calls()[0].body["messages"]
@@ -431,7 +438,8 @@ def test_prompt_injection_document_does_not_change_the_behaviour(server: FakeOpe
     gate = ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD).answer(question, docs)
     for reply in ("PWNED", "PWNED [3].", "'PWNED'"):
         server.chat(Reply.answer(reply))
-        response, provider = answerer(chat(server)).answer(question, docs)
+        response = answerer(chat(server)).answer(question, docs)
+        provider = response.provider
         assert provider == "extractive", reply
         assert response.answer == gate.answer
         assert "PWNED" not in (response.answer or "")
@@ -445,8 +453,8 @@ def _collect(gen: GenerativeAnswerer, question: str = QUESTION) -> tuple[str, As
             text += item
         else:
             final = item
-    assert final is not None
-    return text, final[0], final[1]
+    assert isinstance(final, AskResponse)
+    return text, final, final.provider
 
 
 @pytest.mark.parametrize(
@@ -462,7 +470,8 @@ def test_streaming_output_is_identical_to_the_non_streamed_answer(
     server: FakeOpenAIServer, reply: str
 ) -> None:
     server.chat(Reply.answer(reply), Reply.answer(reply, chunk_chars=3))
-    response, provider = answerer(chat(server)).answer(QUESTION, retrieved())
+    response = answerer(chat(server)).answer(QUESTION, retrieved())
+    provider = response.provider
     streamed, final, stream_provider = _collect(answerer(chat(server)))
     assert streamed == reply  # the raw reply, token by token
     assert (final, stream_provider) == (response, provider)  # and the same verified result

@@ -171,19 +171,21 @@ def test_sentences_without_content_terms_pass_when_cited() -> None:
 def test_low_evidence_refuses_without_calling_any_llm() -> None:
     llm = ScriptedLLM("openai:m", GOOD)
     q = "What is the capital of Australia?"
-    response, provider = answerer(llm).answer(q, make_retrieved(EMB, q, DOCS))
+    response = answerer(llm).answer(q, make_retrieved(EMB, q, DOCS))
+    provider = response.provider
     assert (response.decision, provider, response.provider) == ("refuse", "extractive", "extractive")
     assert llm.calls == 0
     assert response == ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD).answer(
         q, make_retrieved(EMB, q, DOCS)
     ).model_copy(update={"provider": "extractive"})
-    assert answerer(llm).answer(q, [])[0].decision == "refuse"
+    assert answerer(llm).answer(q, []).decision == "refuse"
     assert llm.calls == 0
 
 
 def test_verified_answer(retrieved: list[Retrieved]) -> None:
     llm = ScriptedLLM("openai:m", GOOD)
-    response, provider = answerer(llm).answer(QUESTION, retrieved)
+    response = answerer(llm).answer(QUESTION, retrieved)
+    provider = response.provider
     assert provider == response.provider == "openai:m"
     assert response.decision == "answer"
     assert response.answer == GOOD
@@ -198,7 +200,8 @@ def test_verified_answer(retrieved: list[Retrieved]) -> None:
 
 
 def test_refusal_marker_refuses(retrieved: list[Retrieved]) -> None:
-    response, provider = answerer(ScriptedLLM("openai:m", f" {REFUSAL_MARKER}\n")).answer(QUESTION, retrieved)
+    response = answerer(ScriptedLLM("openai:m", f" {REFUSAL_MARKER}\n")).answer(QUESTION, retrieved)
+    provider = response.provider
     assert (response.decision, provider, response.answer, response.citations) == (
         "refuse",
         "openai:m",
@@ -209,13 +212,14 @@ def test_refusal_marker_refuses(retrieved: list[Retrieved]) -> None:
 
 
 def test_marker_next_to_an_answer_is_dropped_and_the_rest_verified(retrieved: list[Retrieved]) -> None:
-    response, _ = answerer(ScriptedLLM("openai:m", f"{GOOD} {REFUSAL_MARKER}")).answer(QUESTION, retrieved)
+    response = answerer(ScriptedLLM("openai:m", f"{GOOD} {REFUSAL_MARKER}")).answer(QUESTION, retrieved)
     assert response.decision == "answer"
     assert response.answer == GOOD
 
 
 def test_nothing_verified_falls_back_to_the_extractive_answer(retrieved: list[Retrieved]) -> None:
-    response, provider = answerer(ScriptedLLM("openai:m", "PWNED")).answer(QUESTION, retrieved)
+    response = answerer(ScriptedLLM("openai:m", "PWNED")).answer(QUESTION, retrieved)
+    provider = response.provider
     gate = ExtractiveAnswerer(EMB, threshold=HASHING_GATE_THRESHOLD).answer(QUESTION, retrieved)
     assert provider == response.provider == "extractive"
     assert response.decision == "answer"
@@ -230,7 +234,8 @@ def test_nothing_verified_falls_back_to_the_extractive_answer(retrieved: list[Re
 def test_every_provider_failing_falls_back_to_the_extractive_answer(retrieved: list[Retrieved]) -> None:
     a = ScriptedLLM("openai:a", LLMError("rate_limit", "slow", provider="openai:a", status=429))
     b = ScriptedLLM("bedrock:b", LLMError("timeout", "late", provider="bedrock:b"))
-    response, provider = answerer(a, b).answer(QUESTION, retrieved)
+    response = answerer(a, b).answer(QUESTION, retrieved)
+    provider = response.provider
     assert (provider, response.decision) == ("extractive", "answer")
     assert response.reasons[:3] == [
         "answered with quoted sentences: every LLM provider failed",
@@ -238,7 +243,7 @@ def test_every_provider_failing_falls_back_to_the_extractive_answer(retrieved: l
         "bedrock:b failed: timeout",
     ]
     a.script = [LLMError("auth", "key", provider="openai:a", status=401)]
-    refused, _ = answerer(a, fallback_to_extractive=False).answer(QUESTION, retrieved)
+    refused = answerer(a, fallback_to_extractive=False).answer(QUESTION, retrieved)
     assert refused.decision == "refuse"
     assert refused.reasons[:2] == [
         "no answer could be generated: every LLM provider failed",
@@ -248,7 +253,8 @@ def test_every_provider_failing_falls_back_to_the_extractive_answer(retrieved: l
 
 def test_earlier_failures_are_reported_with_the_answer(retrieved: list[Retrieved]) -> None:
     a = ScriptedLLM("openai:a", LLMError("server", "boom", provider="openai:a", status=500))
-    response, provider = answerer(a, ScriptedLLM("bedrock:b", GOOD)).answer(QUESTION, retrieved)
+    response = answerer(a, ScriptedLLM("bedrock:b", GOOD)).answer(QUESTION, retrieved)
+    provider = response.provider
     assert provider == "bedrock:b"
     assert "openai:a failed: server (500)" in response.reasons
 
@@ -261,8 +267,8 @@ def _run_stream(gen: GenerativeAnswerer, retrieved: list[Retrieved]) -> tuple[li
             deltas.append(item)
         else:
             final = item
-    assert final is not None
-    return deltas, final[0], final[1]
+    assert isinstance(final, AskResponse)
+    return deltas, final, final.provider
 
 
 @pytest.mark.parametrize(
@@ -274,7 +280,8 @@ def test_stream_equals_the_unverified_reply_and_ends_like_answer(
 ) -> None:
     deltas, streamed, provider = _run_stream(answerer(ScriptedLLM("openai:m", reply)), retrieved)
     assert "".join(deltas) == reply
-    response, provider2 = answerer(ScriptedLLM("openai:m", reply)).answer(QUESTION, retrieved)
+    response = answerer(ScriptedLLM("openai:m", reply)).answer(QUESTION, retrieved)
+    provider2 = response.provider
     assert (streamed, provider) == (response, provider2)
 
 
@@ -291,7 +298,7 @@ def test_stream_refused_by_the_gate_yields_only_the_response() -> None:
     q = "What is the capital of Australia?"
     items = list(answerer(llm).stream(q, make_retrieved(EMB, q, DOCS)))
     assert len(items) == 1
-    assert items[0][1] == "extractive"
+    assert isinstance(items[0], AskResponse) and items[0].provider == "extractive"
     assert llm.calls == 0
 
 

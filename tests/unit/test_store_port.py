@@ -35,3 +35,17 @@ def test_memory_store_keeps_the_port() -> None:
     store.delete_ids(["c1", "never"])
     assert store.lexical_count() == store.count_chunks() == 1
     assert store.term_counts(["alpha", "gamma"]) == {"alpha": 0, "gamma": 1}
+
+
+def test_every_answerer_keeps_the_answerer_port() -> None:
+    """One shape for every answerer: the service never asks which one it holds."""
+    from shared.answering.base import Answerer
+    from shared.answering.extractive import ExtractiveAnswerer
+    from shared.answering.generative import GenerativeAnswerer
+    from shared.llm.resilience import ProviderChain
+
+    extractive = ExtractiveAnswerer(EMB)
+    generative = GenerativeAnswerer(ProviderChain([]), EMB, extractive=extractive)
+    assert isinstance(extractive, Answerer) and isinstance(generative, Answerer)
+    (only,) = list(extractive.stream("anything", []))  # quoted answers come whole
+    assert only == extractive.answer("anything", []) and only.provider == "extractive"
