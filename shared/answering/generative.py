@@ -33,10 +33,11 @@ and "500 MB" share every content term.
 
 Streaming: :meth:`GenerativeAnswerer.stream` yields the model's raw text deltas as they arrive (nothing is
 held back except while the reply could still be the bare refusal marker, which is never shown), so the
-concatenated deltas equal the unverified reply. The final item is ``(response, provider)``: the verified
-answer. It differs from what was streamed when sentences were removed, citations renumbered, the reply
-was a refusal, or a provider failed mid-stream (then it is the extractive answer); a client should show the
-final ``response.answer`` and its citations whenever ``response.answer != "".join(deltas)``.
+concatenated deltas equal the unverified reply. The final item is the response (``provider`` inside):
+the verified answer. It differs from what was streamed when sentences were removed, citations
+renumbered, the reply was a refusal, or a provider failed mid-stream (then it is the extractive answer); a
+client should show the final ``response.answer`` and its citations whenever
+``response.answer != "".join(deltas)``.
 """
 
 from __future__ import annotations
