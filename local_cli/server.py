@@ -130,14 +130,14 @@ def build_event(
 
 
 def _error_body(code: str, message: str, request_id: str) -> bytes:
-    from shared.models import ErrorResponse
+    from shared.models import ErrorResponse, utc_timestamp
 
     return (
         ErrorResponse(
             error=code,
             message=message,
             request_id=request_id,
-            timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            timestamp=utc_timestamp(),
         )
         .model_dump_json()
         .encode("utf-8")

@@ -25,7 +25,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -278,7 +277,7 @@ def create_app(
             message=message,
             details=details or [],
             request_id=request_id(),
-            timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            timestamp=models.utc_timestamp(),
         )
         return Response(
             status_code=status,

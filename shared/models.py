@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -246,6 +247,11 @@ class FieldError(_Model):
     loc: list[str | int] = Field(description='Where the problem is, e.g. ["body", "question"].')
     type: str = Field(description="Machine-readable kind, e.g. missing, string_too_long, extra_forbidden.")
     msg: str = Field(description="Human-readable explanation.")
+
+
+def utc_timestamp() -> str:
+    """Now, as the API writes times: ISO 8601 in UTC with milliseconds, ``2026-12-04T18:20:01.123Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ErrorResponse(_Model):

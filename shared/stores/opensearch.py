@@ -18,7 +18,6 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from opensearchpy import (
 
 from shared.chunking import embedding_text
 from shared.errors import ConfigError, EmbedderMismatchError, StoreError, StoreUnavailableError
-from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter
+from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter, utc_timestamp
 from shared.stores.lexical import lexical_tokens
 
 if TYPE_CHECKING:
@@ -497,7 +496,7 @@ class OpenSearchStore:
         if not chunks:
             return
         self._ensure_index()
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = utc_timestamp()
         actions = [
             {"_op_type": "index", "_index": self.index, "_id": c.chunk_id, "_source": self._doc(c, v, now)}
             for c, v in zip(chunks, embeddings, strict=True)
