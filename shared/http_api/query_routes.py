@@ -1,0 +1,54 @@
+"""``POST /query`` and ``POST /search``: what ``rag-explorer ask --json`` and ``search --json`` print."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from shared.http_api.context import ApiContext
+from shared.http_api.requests import QueryRequest, SearchRequest
+from shared.http_api.spec import QUERY_ERRORS, error_responses, ok_response
+from shared.models import AskResponse, SearchResponse
+
+
+def query_router(ctx: ApiContext) -> Router:
+    router = Router()
+
+    @router.post(
+        "/query",
+        summary="Answer a question with citations, or refuse with reasons",
+        description="Returns exactly what `rag-explorer ask --json` prints.",
+        responses={**ok_response(AskResponse, "An answer or a refusal"), **error_responses(*QUERY_ERRORS)},
+        tags=["query"],
+    )
+    def query(request: Annotated[QueryRequest, Body()]) -> AskResponse:
+        ctx.check_text(request.question, "question", "question")
+        started = time.perf_counter()
+        response = ctx.service.ask(
+            request.question,
+            max_chunks=request.max_chunks,
+            confidence_threshold=request.confidence_threshold,
+            filters=request.filters,
+        )
+        ctx.timed_success(started)
+        return response
+
+    @router.post(
+        "/search",
+        summary="The chunks that best match a query (hybrid: embeddings + BM25)",
+        description="Returns exactly what `rag-explorer search --json` prints.",
+        responses={**ok_response(SearchResponse, "The hits, best first"), **error_responses(*QUERY_ERRORS)},
+        tags=["query"],
+    )
+    def search(request: Annotated[SearchRequest, Body()]) -> SearchResponse:
+        ctx.check_text(request.query, "query", "query")
+        started = time.perf_counter()
+        response = ctx.service.search(request.query, k=request.k, filters=request.filters)
+        ctx.timed_success(started)
+        return response
+
+    ctx.register("POST", "/query", "/search")
+    return router
