@@ -5,7 +5,7 @@ resolver that the query and health Lambdas run (:func:`shared.http_api.create_ap
 becomes the HTTP response. Like one Lambda instance, the resolver handles one request at a time (a lock),
 while the threaded server keeps accepting connections.
 
-The server also plays API Gateway's own part (:class:`shared.api_keys.Gateway`): with API keys configured,
+The server also plays API Gateway's own part (:class:`local_cli.api_keys.Gateway`): with API keys configured,
 ``x-api-key`` checks (403) and a per-key rate limit (429 with ``Retry-After``), answered before the
 resolver runs; without keys the API is open. Every response carries ``x-request-id`` (the id that error
 bodies quote), and every log line names it: request lines, and whatever the resolver and the core log
@@ -31,8 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from shared.api_keys import HEADER as API_KEY_HEADER
-from shared.api_keys import Gateway, Rejection
+from local_cli.api_keys import HEADER as API_KEY_HEADER
+from local_cli.api_keys import Gateway, Rejection
 
 __all__ = ["Gateway", "LocalApiServer", "build_event", "make_server"]
 

@@ -21,7 +21,7 @@ REQUEST_ID_HEADER = "x-request-id"
 QUERY_ROUTES = frozenset({"/query", "/search"})
 QUERY_ERRORS = (400, 413, 415, 422, 503, 500)
 #: The operations documented with the optional x-api-key scheme and its 403/429. Where keys are enforced,
-#: every route but GET /health needs one (shared.api_keys.OPEN_ROUTES); the health routes' documented
+#: every route but GET /health needs one (local_cli.api_keys.OPEN_ROUTES); the health routes' documented
 #: responses stay 200/503 (tests/unit/test_http_api.py pins them).
 KEYED_OPERATIONS = frozenset({("post", "/query"), ("post", "/search")})
 API_KEY_SCHEME = {

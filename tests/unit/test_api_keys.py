@@ -1,4 +1,4 @@
-"""API keys, the token bucket and the gateway of `rag-explorer serve` (shared/api_keys.py), and the server's
+"""API keys, the token bucket and the gateway of `rag-explorer serve` (local_cli/api_keys.py), and the server's
 request-id logging: no sockets."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from local_cli.server import RequestIdLogHandler, _current_request_id
-from shared.api_keys import (
+from local_cli.api_keys import (
     ApiKeyError,
     Gateway,
     KeyRing,
@@ -21,6 +20,7 @@ from shared.api_keys import (
     parse_rate_limit,
     read_key_file,
 )
+from local_cli.server import RequestIdLogHandler, _current_request_id
 
 KEY = "k-0123456789abcdef"
 
