@@ -1,5 +1,5 @@
-"""API keys, the token bucket and the gateway of `rag-explorer serve` (local_cli/api_keys.py), and the server's
-request-id logging: no sockets."""
+"""API keys, the token bucket and the gateway of `rag-explorer serve` (local_cli/api_keys.py), and
+the server's request-id logging: no sockets."""
 
 from __future__ import annotations
 
