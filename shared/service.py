@@ -102,7 +102,7 @@ class RagService:
     def answerer(self) -> Answerer:
         """The extractive answerer, or, when LLM providers are configured, the generative one on top."""
         from shared.llm.factory import make_chain, plan_providers
-        from shared.llm.resilience import RetryPolicy
+        from shared.remote.retry import RetryPolicy
 
         s = self.settings
         llms, _ = plan_providers(s.answer_providers)

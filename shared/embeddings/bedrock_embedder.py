@@ -20,9 +20,9 @@ import numpy as np
 
 from shared.embeddings.openai_embedder import approx_token_spans, unit_rows
 from shared.errors import EmbedderError
-from shared.llm.base import LLMError
-from shared.llm.bedrock_provider import bedrock_client, classify_botocore_error
-from shared.llm.resilience import RetryPolicy, retry_call
+from shared.remote.bedrock import bedrock_client, classify_botocore_error
+from shared.remote.errors import ModelCallError as LLMError
+from shared.remote.retry import RetryPolicy, retry_call
 
 TITAN_V2_DIMENSIONS = (256, 512, 1024)
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.errors import EmbedderError
-from shared.llm.base import LLMError
-from shared.llm.openai_provider import classify_openai_error, make_openai_client
-from shared.llm.resilience import RetryPolicy, retry_call
+from shared.remote.errors import ModelCallError as LLMError
+from shared.remote.openai_compat import classify_openai_error, make_openai_client
+from shared.remote.retry import RetryPolicy, retry_call
 
 if TYPE_CHECKING:
     import openai

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from shared.errors import ConfigError
 from shared.llm.base import LLM, ChatMessage, LLMError
-from shared.llm.resilience import ErrorHook, ProviderChain, ResilientLLM, RetryPolicy, breaker_for
+from shared.llm.resilience import ErrorHook, ProviderChain, ResilientLLM, breaker_for
+from shared.remote.retry import RetryPolicy
 
 EXTRACTIVE = "extractive"
 

@@ -1,6 +1,7 @@
 """Retries with exponential backoff and full jitter, circuit breakers, and ordered fallback chains.
 
-* :class:`RetryPolicy` retries only retryable errors (rate limit, 5xx, timeout, connection, malformed),
+* :class:`~shared.remote.retry.RetryPolicy` (from :mod:`shared.remote.retry`) retries only retryable
+  errors (rate limit, 5xx, timeout, connection, malformed),
   waits ``uniform(0, min(max_delay, base_delay * 2**(attempt-1)))`` ("full jitter") or exactly what the
   provider's ``Retry-After`` asks for; a provider asking for more than ``max_delay`` is not waited for (the
   chain moves on to the next provider instead of blocking the request).
@@ -20,11 +21,11 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Literal, NamedTuple, TypeVar
 
 from shared.errors import RagExplorerError
 from shared.llm.base import BREAKER_NEUTRAL_KINDS, LLM, ChatMessage, LLMError, clip
+from shared.remote.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -37,36 +38,6 @@ ErrorHook = Callable[[str, str], None]
 
 
 # --------------------------------------------------------------------------- retries
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    jitter: bool = True
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ValueError("delays must not be negative")
-
-    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based), without Retry-After."""
-        cap = min(self.max_delay, self.base_delay * 2 ** max(0, attempt - 1))
-        return cap * rng() if self.jitter else cap
-
-    def delay(self, attempt: int, error: LLMError, rng: Callable[[], float] = random.random) -> float | None:
-        """Seconds to wait before the next attempt, or ``None``: don't retry (give up on this provider)."""
-        if not error.retryable or attempt >= self.max_attempts:
-            return None
-        if error.retry_after is not None:
-            return error.retry_after if error.retry_after <= self.max_delay else None
-        return self.backoff(attempt, rng)
-
-
-NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 # --------------------------------------------------------------------------- circuit breaker
@@ -415,28 +386,3 @@ class ChainStream:
             self.provider = provider.name
             return
         raise AllProvidersFailed(self.failures)
-
-
-def retry_call(
-    fn: Callable[[], T],
-    *,
-    policy: RetryPolicy,
-    classify: Callable[[Exception], LLMError],
-    sleep: Callable[[float], None] = time.sleep,
-    rng: Callable[[], float] = random.random,
-) -> T:
-    """Call ``fn`` under ``policy`` (used by the remote embedders); raises the last :class:`LLMError`."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return fn()
-        except Exception as exc:
-            error = classify(exc)
-            delay = policy.delay(attempt, error, rng)
-            if delay is None:
-                raise error from exc
-            log.warning(
-                "%s attempt %d failed (%s); retrying in %.2f s", error.provider, attempt, error.label, delay
-            )
-            sleep(delay)

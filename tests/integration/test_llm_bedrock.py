@@ -18,8 +18,9 @@ from shared.llm.base import LLM, ChatMessage, LLMError
 from shared.llm.bedrock_provider import BedrockChat
 from shared.llm.factory import make_chain
 from shared.llm.openai_provider import OpenAIChat
-from shared.llm.resilience import ProviderChain, ResilientLLM, RetryPolicy, reset_breakers
+from shared.llm.resilience import ProviderChain, ResilientLLM, reset_breakers
 from shared.models import AskResponse
+from shared.remote.retry import RetryPolicy
 from shared.retrieval import Retrieved
 from tests.fakes import (
     BILLING_DOC,

@@ -21,13 +21,12 @@ CORE = [
     "shared/models.py", "shared/settings.py", "shared/errors.py", "shared/text.py", "shared/chunking.py",
     "shared/retrieval.py", "shared/ingest.py", "shared/service.py", "shared/evaluation.py",
     "shared/calibration.py", "shared/loaders", "shared/embeddings", "shared/stores", "shared/answering",
-    "shared/llm",
+    "shared/llm", "shared/remote",
 ]  # fmt: skip
 #: Adapters inside core packages, each the implementation of a core port for one backend.
 BACKEND_ADAPTERS = {
     "shared/stores/opensearch.py": "the OpenSearch VectorStore (opensearch-py, SigV4 via botocore)",
-    "shared/embeddings/bedrock_embedder.py": "the Bedrock Titan Embedder (boto3)",
-    "shared/llm/bedrock_provider.py": "the Bedrock LLM provider (boto3)",
+    "shared/remote/bedrock.py": "the Bedrock client and its error classification (boto3, botocore)",
     "shared/llm/secrets.py": "LLM keys from Secrets Manager (boto3), used only in Lambda",
 }
 MAX_HANDLER_LINES = 40

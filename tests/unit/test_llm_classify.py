@@ -11,8 +11,9 @@ import pytest
 from botocore import exceptions as bce
 
 from shared.llm.base import ChatMessage
-from shared.llm.bedrock_provider import classify_botocore_error, converse_request
-from shared.llm.openai_provider import classify_openai_error
+from shared.llm.bedrock_provider import converse_request
+from shared.remote.bedrock import classify_botocore_error
+from shared.remote.openai_compat import classify_openai_error
 
 P = "openai:gpt-4o-mini"
 REQUEST = httpx2.Request("POST", "https://api.openai.com/v1/chat/completions")

@@ -14,11 +14,10 @@ from shared.llm.resilience import (
     CircuitBreaker,
     ProviderChain,
     ResilientLLM,
-    RetryPolicy,
     breaker_for,
     reset_breakers,
-    retry_call,
 )
+from shared.remote.retry import RetryPolicy, retry_call
 from tests.fakes import ScriptedLLM
 
 MSGS = [ChatMessage("user", "hi")]
