@@ -2,7 +2,7 @@
 
 In AWS, API Gateway checks the ``x-api-key`` header and applies the usage plan's throttle before the
 query Lambda runs. ``rag-explorer serve`` plays API Gateway's role locally, so it does the same with the
-:class:`Gateway` below (the HTTP API resolver in :mod:`shared.http_api` knows nothing of keys):
+:class:`Gateway` below (the HTTP API resolver in :mod:`shared.adapters.http_api` knows nothing of keys):
 
 * keys come from a file (one per line, blank lines and ``#`` comments ignored) that must not be readable
   or writable by group or others, and/or from ``RAG_EXPLORER_SERVE_API_KEYS`` (comma-separated);

@@ -663,7 +663,7 @@ def push(path: Path, bucket: str, prefix: str, delete: bool, dry_run: bool, as_j
     """Upload a docs folder to the document bucket (changed files only); the cloud index follows."""
     import boto3
 
-    from shared.push import push_folder
+    from shared.adapters.push import push_folder
 
     def show(item: Any) -> None:
         if not as_json and item.action != "unchanged":
@@ -795,7 +795,7 @@ def serve(state: State, host: str, port: int, api_key_file: Path | None, rate_li
                 f"warning: the store is unavailable ({exc}); requests get 503 until it is back", err=True
             )
 
-    from shared.http_api import create_app
+    from shared.adapters.http_api import create_app
 
     app = create_app(service)
     try:

@@ -1,7 +1,7 @@
 """The local HTTP server behind `rag-explorer serve`: API Gateway in front of the Lambda resolver, in-process.
 
 Each HTTP request becomes an API Gateway REST proxy event (payload version 1.0) and goes to the same
-resolver that the query and health Lambdas run (:func:`shared.http_api.create_app`); the proxy result
+resolver that the query and health Lambdas run (:func:`shared.adapters.http_api.create_app`); the proxy result
 becomes the HTTP response. Like one Lambda instance, the resolver handles one request at a time (a lock),
 while the threaded server keeps accepting connections.
 

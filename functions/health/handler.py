@@ -1,8 +1,8 @@
 """Health Lambda (API Gateway REST proxy): GET /health (liveness) and GET /health/detailed (readiness).
 
-It serves the same resolver as the query Lambda (:func:`shared.http_api.create_app`); API Gateway sends
-it only the /health routes. ``GET /health`` calls no dependency, so it stays cheap: nothing heavy loads
-until ``GET /health/detailed`` checks the store, the embedder and the document bucket.
+It serves the same resolver as the query Lambda (:func:`shared.adapters.http_api.create_app`); API
+Gateway sends it only the /health routes. ``GET /health`` calls no dependency, so it stays cheap:
+nothing heavy loads until ``GET /health/detailed`` checks the store, the embedder and the document bucket.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.http_api import create_app
+from shared.adapters.http_api import create_app
 from shared.observability import PowertoolsMetrics, lambda_telemetry
 from shared.service import RagService
 from shared.settings import load_settings

@@ -1,6 +1,6 @@
 """Ingest Lambda (SQS event source; each message body is an S3 event notification: S3 -> SQS -> Lambda).
 
-Each S3 record makes the index match the object's current state (:class:`shared.s3_sync.S3Sync`): an
+Each S3 record makes the index match the object's current state (:class:`shared.adapters.s3_sync.S3Sync`): an
 existing object is indexed (unchanged content is a no-op), a missing one has its chunks deleted. Failed
 messages are reported as partial batch failures so that only they are retried (the event source mapping
 needs ``ReportBatchItemFailures``). The service and the S3 client are built once per cold start; the S3
@@ -16,8 +16,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.adapters.s3_sync import S3Sync
 from shared.observability import PowertoolsMetrics, lambda_telemetry
-from shared.s3_sync import S3Sync
 from shared.service import RagService
 from shared.settings import load_settings
 

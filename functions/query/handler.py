@@ -1,8 +1,8 @@
 """Query Lambda (API Gateway REST proxy): POST /query, POST /search, GET /openapi.json, GET /docs.
 
-The routes, validation and error bodies live in :func:`shared.http_api.create_app`; this file only wires
-Powertools around it. The service is built once per cold start; the embedder and the store load on the
-first request that needs them.
+The routes, validation and error bodies live in :func:`shared.adapters.http_api.create_app`; this file
+only wires Powertools around it. The service is built once per cold start; the embedder and the store
+load on the first request that needs them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.http_api import create_app
+from shared.adapters.http_api import create_app
 from shared.observability import PowertoolsMetrics, lambda_telemetry
 from shared.service import RagService
 from shared.settings import load_settings

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from shared.adapters.s3_sync import S3Sync
 from shared.errors import StoreUnavailableError
 from shared.models import Chunk, ErrorResponse
-from shared.s3_sync import S3Sync
 from shared.service import RagService
 from shared.stores.base import VectorStore
 from shared.stores.memory import MemoryStore

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from shared.push import PushError, push_folder
+from shared.adapters.push import PushError, push_folder
 
 
 def _free_port() -> int:

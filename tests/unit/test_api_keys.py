@@ -225,7 +225,7 @@ def test_resolver_results_and_powertools_logs_carry_the_request_id(
 ) -> None:
     from aws_lambda_powertools import Logger
 
-    from shared.http_api import create_app
+    from shared.adapters.http_api import create_app
     from tests.unit.test_http_api import BrokenStore, event, make_service
 
     app = create_app(make_service(BrokenStore), logger=Logger(service="test"))

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from shared.adapters.health import HealthChecker
+from shared.adapters.http_api import MAX_BODY_BYTES, create_app
 from shared.chunking import embedding_text
 from shared.embeddings.hashing import HashingEmbedder
 from shared.errors import StoreUnavailableError
-from shared.health import HealthChecker
-from shared.http_api import MAX_BODY_BYTES, create_app
 from shared.models import AskResponse, Document, ErrorResponse, SearchResponse, Section
 from shared.service import RagService
 from shared.settings import Settings

@@ -13,10 +13,10 @@ from urllib.parse import quote_plus
 import pytest
 from botocore.exceptions import ClientError
 
+from shared.adapters.s3_sync import NotAnS3EventError, S3Sync, parse_message
 from shared.chunking import embedding_text
 from shared.embeddings.hashing import HashingEmbedder
 from shared.errors import StoreUnavailableError
-from shared.s3_sync import NotAnS3EventError, S3Sync, parse_message
 from shared.service import RagService
 from shared.settings import Settings
 from shared.stores.memory import MemoryStore

@@ -7,9 +7,9 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from shared.health import DetailedHealthResponse, HealthResponse
-from shared.http_api.context import ApiContext
-from shared.http_api.spec import ok_response
+from shared.adapters.health import DetailedHealthResponse, HealthResponse
+from shared.adapters.http_api.context import ApiContext
+from shared.adapters.http_api.spec import ok_response
 
 
 def health_router(ctx: ApiContext) -> Router:

@@ -1,5 +1,5 @@
 """What every route and error handler of the API shares: the service, metrics, health checker and logger
-(injected by :func:`shared.http_api.create_app`), and the request helpers built on them."""
+(injected by :func:`shared.adapters.http_api.create_app`), and the request helpers built on them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.event_handler import Response, content_types
 
 from shared import models
-from shared.http_api.requests import FieldValidationError
-from shared.http_api.spec import QUERY_ROUTES
+from shared.adapters.http_api.requests import FieldValidationError
+from shared.adapters.http_api.spec import QUERY_ROUTES
 from shared.models import ErrorResponse, FieldError
 
 if TYPE_CHECKING:
-    from shared.health import HealthChecker
-    from shared.http_api.spec import ApiResolver
+    from shared.adapters.health import HealthChecker
+    from shared.adapters.http_api.spec import ApiResolver
     from shared.observability import LoggerLike, MetricsSink
     from shared.service import RagService
 

@@ -8,9 +8,9 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from shared.http_api.context import ApiContext
-from shared.http_api.requests import QueryRequest, SearchRequest
-from shared.http_api.spec import QUERY_ERRORS, error_responses, ok_response
+from shared.adapters.http_api.context import ApiContext
+from shared.adapters.http_api.requests import QueryRequest, SearchRequest
+from shared.adapters.http_api.spec import QUERY_ERRORS, error_responses, ok_response
 from shared.models import AskResponse, SearchResponse
 
 

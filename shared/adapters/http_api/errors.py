@@ -12,9 +12,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from shared.adapters.http_api.context import ApiContext
+from shared.adapters.http_api.requests import FieldValidationError, PayloadTooLargeError
 from shared.errors import RagExplorerError, StoreError, StoreUnavailableError
-from shared.http_api.context import ApiContext
-from shared.http_api.requests import FieldValidationError, PayloadTooLargeError
 from shared.models import FieldError
 from shared.service import InvalidRequestError
 

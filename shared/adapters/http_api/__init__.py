@@ -1,6 +1,6 @@
 """The HTTP API as one Powertools ``APIGatewayRestResolver``: query, search, health and the OpenAPI docs.
 
-The package: :func:`create_app` wires one :class:`~shared.http_api.context.ApiContext` (the service,
+The package: :func:`create_app` wires one :class:`~shared.adapters.http_api.context.ApiContext` (the service,
 metrics, health checker and logger) into a ``Router`` per route group (``query_routes``, ``health_routes``),
 the error handlers (``errors``) and the OpenAPI adjustments (``spec.ApiResolver``); request models and
 limits are in ``requests``.
@@ -31,19 +31,19 @@ import logging
 from aws_lambda_powertools.event_handler import Response, content_types
 
 import shared
-from shared.health import HealthChecker
-from shared.http_api.context import ApiContext
-from shared.http_api.errors import register_error_handlers
-from shared.http_api.health_routes import health_router
-from shared.http_api.query_routes import query_router
-from shared.http_api.requests import MAX_BODY_BYTES, json_loads
-from shared.http_api.spec import API_DESCRIPTION, API_TITLE, ApiResolver
+from shared.adapters.health import HealthChecker
+from shared.adapters.http_api.context import ApiContext
+from shared.adapters.http_api.errors import register_error_handlers
+from shared.adapters.http_api.health_routes import health_router
+from shared.adapters.http_api.query_routes import query_router
+from shared.adapters.http_api.requests import MAX_BODY_BYTES, json_loads
+from shared.adapters.http_api.spec import API_DESCRIPTION, API_TITLE, ApiResolver
 from shared.observability import LoggerLike, MetricsSink, NullMetrics
 from shared.service import RagService
 
 __all__ = ["MAX_BODY_BYTES", "ApiResolver", "create_app"]
 
-log = logging.getLogger("shared.http_api")
+log = logging.getLogger("shared.adapters.http_api")
 
 
 def create_app(
