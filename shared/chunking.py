@@ -10,14 +10,11 @@ depend only on the source, the heading path and the chunk's text.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 from shared.embeddings.base import TokenCounter
-from shared.models import Chunk, Document, Section
-from shared.text import introduces_block, split_blocks, split_sentences
-
-_FENCE_LINE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})")
+from shared.models import Chunk, Document, Section, heading_trail
+from shared.text import FENCE_LINE, introduces_block, split_blocks, split_sentences
 
 
 @dataclass(frozen=True)
@@ -29,10 +26,8 @@ class _Piece:
 
 def embedding_text(chunk: Chunk) -> str:
     """What gets embedded and lexically indexed: title and heading path give the chunk its context."""
-    context = [p for p in [chunk.title, *chunk.heading_path] if p]
-    # avoid repeating a title that is also the first heading
-    deduped = [p for i, p in enumerate(context) if i == 0 or p != context[i - 1]]
-    return (" > ".join(deduped) + "\n" + chunk.text) if deduped else chunk.text
+    context = heading_trail(chunk.title, chunk.heading_path)
+    return (" > ".join(context) + "\n" + chunk.text) if context else chunk.text
 
 
 def chunk_id(source: str, heading_path: list[str], text: str, occurrence: int) -> str:
@@ -165,10 +160,10 @@ class Chunker:
     def _code_windows(self, block: str, budget: int) -> list[_Piece]:
         """A long code block: runs of whole lines, each fenced again so every chunk holds valid blocks."""
         lines = block.split("\n")
-        fenced = bool(_FENCE_LINE.match(lines[0]))
+        fenced = bool(FENCE_LINE.match(lines[0]))
         opener = lines[0].strip() if fenced else "```"
         if fenced:
-            lines = lines[1:-1] if len(lines) > 1 and _FENCE_LINE.match(lines[-1]) else lines[1:]
+            lines = lines[1:-1] if len(lines) > 1 and FENCE_LINE.match(lines[-1]) else lines[1:]
         wrap = self._count(opener) + self._count("```") + 2
         inner = self._lines("\n".join(lines), max(8, budget - wrap))
         return [_Piece(f"{opener}\n{p.text}\n```", min(budget, p.tokens + wrap), "\n\n") for p in inner]

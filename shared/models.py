@@ -96,12 +96,15 @@ class SearchResponse(_Model):
 LOCATION_SEPARATOR = " › "
 
 
-def location_of(title: str | None, heading_path: list[str]) -> str | None:
-    """Where a passage sits, for people: ``"Title › Heading › Subheading"`` (a title that is also the
-    first heading is named once)."""
+def heading_trail(title: str | None, heading_path: list[str]) -> list[str]:
+    """The title and the headings above a passage, a title that is also the first heading named once."""
     parts = [p for p in [title, *heading_path] if p]
-    deduped = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
-    return LOCATION_SEPARATOR.join(deduped) or None
+    return [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
+
+
+def location_of(title: str | None, heading_path: list[str]) -> str | None:
+    """Where a passage sits, for people: ``"Title › Heading › Subheading"``."""
+    return LOCATION_SEPARATOR.join(heading_trail(title, heading_path)) or None
 
 
 class Citation(_Model):
@@ -115,6 +118,20 @@ class Citation(_Model):
     location: str | None = Field(
         default=None, description='Where the quote comes from, for people: "Title › Heading › Subheading".'
     )
+
+    @classmethod
+    def for_chunk(cls, n: int, chunk: Chunk, quote: str) -> Citation:
+        """Citation ``[n]`` of ``chunk``: its source, page, heading path and location."""
+        return cls(
+            n=n,
+            chunk_id=chunk.chunk_id,
+            source=chunk.source,
+            quote=quote,
+            title=chunk.title,
+            page=chunk.page,
+            heading_path=list(chunk.heading_path),
+            location=location_of(chunk.title, chunk.heading_path),
+        )
 
 
 class AskResponse(_Model):

@@ -158,7 +158,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 BlockKind = str  # "prose" | "code" | "list" | "table"
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+#: The opening (or closing) line of a fenced code block.
+FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"^\s{0,6}(?:[-*+•]|\d{1,3}[.)])\s+\S")
 _TABLE_ROW = re.compile(r"^\s{0,3}\|")
 _INDENTED = re.compile(r"^(?: {4}|\t)\S")
@@ -185,7 +186,7 @@ def split_blocks(text: str) -> list[tuple[str, int, int]]:
             i += 1
             continue
         start = offsets[i]
-        if m := _FENCE.match(line):
+        if m := FENCE_LINE.match(line):
             marker = m.group(1)
             j = i + 1
             while j < len(lines) and not (
@@ -198,7 +199,7 @@ def split_blocks(text: str) -> list[tuple[str, int, int]]:
             continue
         kind = _line_kind(line, after_blank=i == 0 or not lines[i - 1].strip())
         j = i
-        while j + 1 < len(lines) and lines[j + 1].strip() and not _FENCE.match(lines[j + 1]):
+        while j + 1 < len(lines) and lines[j + 1].strip() and not FENCE_LINE.match(lines[j + 1]):
             nxt = _line_kind(lines[j + 1], after_blank=False)
             if (kind == "list" and nxt in ("prose", "list")) or nxt == kind:
                 j += 1
@@ -215,7 +216,7 @@ def split_blocks(text: str) -> list[tuple[str, int, int]]:
                     k += 1
                 if k < len(lines) and (_LIST_ITEM.match(lines[k]) or lines[k].startswith("  ")):
                     j = k
-                    while j + 1 < len(lines) and lines[j + 1].strip() and not _FENCE.match(lines[j + 1]):
+                    while j + 1 < len(lines) and lines[j + 1].strip() and not FENCE_LINE.match(lines[j + 1]):
                         j += 1
                 else:
                     break

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.models import Citation, location_of
+from shared.models import Citation
 from shared.retrieval import Retrieved
-from shared.text import introduces_block, split_blocks, split_sentences
+from shared.text import FENCE_LINE, introduces_block, split_blocks, split_sentences
 
 MAX_PROSE_WORDS = 120
 MAX_BLOCK_LINES = 30
@@ -102,7 +102,7 @@ def _block_after(text: str, blocks: list[tuple[str, int, int]], b: int) -> str |
         return None
     block = text[start:end].strip("\n")
     lines = block.split("\n")
-    if kind == "code" and not lines[0].lstrip().startswith(("```", "~~~")):
+    if kind == "code" and not FENCE_LINE.match(lines[0]):  # an indented block: fence it
         indent = min(len(x) - len(x.lstrip()) for x in lines if x.strip())
         lines = ["```", *(x[indent:] for x in lines), "```"]
     if len(lines) > MAX_BLOCK_LINES:
@@ -152,18 +152,7 @@ def render(chosen: list[Unit]) -> tuple[str, list[Citation]]:
         chunk = u.item.chunk
         if chunk.chunk_id not in numbers:
             numbers[chunk.chunk_id] = len(numbers) + 1
-            citations.append(
-                Citation(
-                    n=numbers[chunk.chunk_id],
-                    chunk_id=chunk.chunk_id,
-                    source=chunk.source,
-                    quote="",
-                    title=chunk.title,
-                    page=chunk.page,
-                    heading_path=list(chunk.heading_path),
-                    location=location_of(chunk.title, chunk.heading_path),
-                )
-            )
+            citations.append(Citation.for_chunk(numbers[chunk.chunk_id], chunk, quote=""))
         n = numbers[chunk.chunk_id]
         cit = citations[n - 1]
         quote = u.text if len(u.text) <= _MAX_QUOTE_CHARS else u.text[: _MAX_QUOTE_CHARS - 1] + "…"

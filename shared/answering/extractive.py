@@ -40,6 +40,7 @@ class Evidence:
     sentence: float
     coverage: float
     missing_terms: list[str]  # question terms in none of the retrieved passages
+    covered_terms: list[str] = field(default_factory=list)  # ... and those in at least one
     unknown_terms: list[str] = field(default_factory=list)  # ... and nowhere in the whole index
     question_terms: int = 0
     agree: float = 0.0  # 1.0 when the top passage is in the first five of both retrieval legs
@@ -120,7 +121,8 @@ class ExtractiveAnswerer:
         """Score the candidate sentences and gather the evidence the confidence is computed from."""
         qvec = self.embedder.embed_query(question)
         sentences = units_of(retrieved)
-        q_terms = content_terms(question)
+        shown = content_term_words(question)  # stem -> the word the question used
+        q_terms = set(shown)
         if sentences:
             vecs = self.embedder.embed_documents([s.text for s in sentences])
             cosines = vecs @ qvec
@@ -129,7 +131,7 @@ class ExtractiveAnswerer:
                 s.cosine = float(cos)
                 if q_terms:
                     s.overlap = len(q_terms & content_terms(s.text)) / len(q_terms)
-        return self._evidence(question, qvec, q_terms, retrieved, sentences), sentences
+        return self._evidence(qvec, shown, retrieved, sentences), sentences
 
     def answer(
         self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None
@@ -158,7 +160,7 @@ class ExtractiveAnswerer:
             )
         answer, citations = render(chosen)
         if evidence.unknown_terms:  # say which part of the question is covered, and which is not
-            covered = [w for w in content_term_words(question).values() if w not in evidence.missing_terms]
+            covered = evidence.covered_terms
             unknown = ", ".join(f"'{w}'" for w in evidence.unknown_terms[:8])
             part = f"covers {', '.join(repr(w) for w in covered[:8])} but " if covered else ""
             reasons.insert(
@@ -182,13 +184,9 @@ class ExtractiveAnswerer:
     # ------------------------------------------------------------------ evidence
 
     def _evidence(
-        self,
-        question: str,
-        qvec: np.ndarray,
-        q_terms: set[str],
-        retrieved: list[Retrieved],
-        sentences: list[Unit],
+        self, qvec: np.ndarray, shown: dict[str, str], retrieved: list[Retrieved], sentences: list[Unit]
     ) -> Evidence:
+        q_terms = set(shown)
         top = retrieved[0].chunk.source
         passage = max((r.dense_score for r in retrieved if r.dense_score is not None), default=None)
         if passage is None:  # the dense leg found none of them: measure the top chunks directly
@@ -203,14 +201,14 @@ class ExtractiveAnswerer:
             terms = content_terms(" ".join([r.chunk.title or "", *r.chunk.heading_path, r.chunk.text]))
             found |= terms
             best_together = max(best_together, len(q_terms & terms))
-        shown = content_term_words(question)
-        missing = sorted(shown.get(t, t) for t in q_terms - found)
+        missing = sorted(shown[t] for t in q_terms - found)
         coverage = best_together / len(q_terms) if q_terms else 0.5
         return Evidence(
             passage=max(0.0, float(passage)),
             sentence=max(0.0, sentence),
             coverage=coverage,
             missing_terms=missing,
+            covered_terms=[w for t, w in shown.items() if t in found],
             unknown_terms=self._unknown(missing),
             question_terms=len(q_terms),
             agree=float(all(retrieved[0].ranks.get(leg, _AGREE_RANK + 1) <= _AGREE_RANK for leg in _LEGS)),

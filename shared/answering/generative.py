@@ -53,7 +53,7 @@ from shared.embeddings.base import Embedder
 from shared.llm.base import ChatMessage
 from shared.llm.prompt import REFUSAL_MARKER, build_messages, could_become_refusal, is_refusal
 from shared.llm.resilience import AllProvidersFailed, ProviderChain, ProviderFailure
-from shared.models import AskResponse, Chunk, Citation, location_of
+from shared.models import AskResponse, Chunk, Citation
 from shared.retrieval import Retrieved
 from shared.text import content_terms, split_sentences
 
@@ -259,16 +259,7 @@ class CitationVerifier:
             best = sentences[int(np.argmax(scores))] if scores else _clean(chunk.text)
             if best not in picked:
                 picked.append(best)
-        return Citation(
-            n=number,
-            chunk_id=chunk.chunk_id,
-            source=chunk.source,
-            quote=_quote(" … ".join(picked)),
-            title=chunk.title,
-            page=chunk.page,
-            heading_path=list(chunk.heading_path),
-            location=location_of(chunk.title, chunk.heading_path),
-        )
+        return Citation.for_chunk(number, chunk, _quote(" … ".join(picked)))
 
     @staticmethod
     def _notes(claims: list[Claim]) -> list[str]:
