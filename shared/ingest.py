@@ -202,8 +202,8 @@ class Ingestor:
     # ------------------------------------------------------------------ removal
 
     def delete_sources(self, sources: Iterable[str], known: dict[str, str] | None = None) -> tuple[int, int]:
-        """Delete every chunk of these sources and flush; returns ``(documents, chunks)`` removed.
-        ``known`` (sources -> hashes) is kept in step."""
+        """Delete every chunk of these sources; returns ``(documents, chunks)`` removed. ``known``
+        (sources -> hashes) is kept in step. The caller flushes, once, when its batch is done."""
         documents = chunks = 0
         for source in sources:
             removed = self.store.delete_source(source)
@@ -212,7 +212,6 @@ class Ingestor:
             if removed:
                 documents += 1
                 chunks += removed
-        self.store.flush()
         return documents, chunks
 
     def remove_paths(self, paths: Sequence[Path]) -> RemoveSummary:

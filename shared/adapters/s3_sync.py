@@ -289,7 +289,9 @@ class S3Sync:
         return [s for s in indexed if s == source or s.startswith(source + "#")]
 
     def _delete(self, sources: Iterable[str]) -> tuple[int, int]:
-        return self.service.ingestor.delete_sources(sources)
+        removed = self.service.ingestor.delete_sources(sources)
+        self.service.store.flush()
+        return removed
 
     def _remove(self, bucket: str, key: str, reason: str) -> KeyResult:
         documents, chunks = self._delete(self._sources(bucket, key))
