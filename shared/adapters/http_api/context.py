@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from shared.adapters.http_api.spec import ApiResolver
     from shared.observability import LoggerLike, MetricsSink
     from shared.service import RagService
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,17 +74,22 @@ class ApiContext:
             headers=headers or None,
         )
 
-    def check_text(self, text: str, field_name: str, what: str) -> None:
+    def check_text(self, text: str, field_name: str) -> None:
         """:func:`shared.models.check_request_text` with the running service's limit, as a 422 field error."""
         try:
-            models.check_request_text(text, what, self.service.settings.max_question_chars)
+            models.check_request_text(text, field_name, self.service.settings.max_question_chars)
         except models.RequestTextError as exc:
             kind = "string_too_short" if exc.kind == "empty" else "string_too_long"
             raise FieldValidationError(["body", field_name], kind, str(exc)) from None
 
-    def timed_success(self, started: float) -> None:
+    def run_query(self, text: str, field_name: str, call: Callable[[], T]) -> T:
+        """A query route's work: the text checked, the call timed, its latency and success counted."""
+        self.check_text(text, field_name)
+        started = time.perf_counter()
+        result = call()
         self.sink.milliseconds("QueryLatency", (time.perf_counter() - started) * 1000)
         self.sink.count("QuerySuccess")
+        return result
 
     def body_size(self) -> int:
         event = self.app.current_event

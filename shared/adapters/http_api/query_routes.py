@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -25,16 +24,16 @@ def query_router(ctx: ApiContext) -> Router:
         tags=["query"],
     )
     def query(request: Annotated[QueryRequest, Body()]) -> AskResponse:
-        ctx.check_text(request.question, "question", "question")
-        started = time.perf_counter()
-        response = ctx.service.ask(
+        return ctx.run_query(
             request.question,
-            max_chunks=request.max_chunks,
-            confidence_threshold=request.confidence_threshold,
-            filters=request.filters,
+            "question",
+            lambda: ctx.service.ask(
+                request.question,
+                max_chunks=request.max_chunks,
+                confidence_threshold=request.confidence_threshold,
+                filters=request.filters,
+            ),
         )
-        ctx.timed_success(started)
-        return response
 
     @router.post(
         "/search",
@@ -44,11 +43,11 @@ def query_router(ctx: ApiContext) -> Router:
         tags=["query"],
     )
     def search(request: Annotated[SearchRequest, Body()]) -> SearchResponse:
-        ctx.check_text(request.query, "query", "query")
-        started = time.perf_counter()
-        response = ctx.service.search(request.query, k=request.k, filters=request.filters)
-        ctx.timed_success(started)
-        return response
+        return ctx.run_query(
+            request.query,
+            "query",
+            lambda: ctx.service.search(request.query, k=request.k, filters=request.filters),
+        )
 
     ctx.register("POST", "/query", "/search")
     return router
