@@ -34,7 +34,7 @@ from corpora import CACHE, CORPORA, Corpus  # noqa: E402
 from fit import FEATURES, fit_model, report_set  # noqa: E402
 
 from shared.answering.compose import choose, render  # noqa: E402
-from shared.evaluation import dedupe_sources, load_dataset, match_sources, mrr  # noqa: E402
+from shared.evaluation import dedupe_sources, hit_at_k, load_dataset, match_sources, mrr  # noqa: E402
 from shared.service import RagService  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
@@ -73,7 +73,7 @@ def collect(corpus: Corpus, *, quiet: bool = False) -> list[dict[str, Any]]:
                 "relevant": item.relevant,
                 "negative": item.negative or (None if item.relevant else "same-domain"),
                 "sources": sources[:10],
-                "hit_at_5": float(any(rel.get(s, 0) for s in sources[:5])) if item.relevant else None,
+                "hit_at_5": hit_at_k(sources, rel, 5) if item.relevant else None,
                 "mrr_at_10": mrr(sources, rel, 10) if item.relevant else None,
                 "features": evidence.features(),
                 "unknown_terms": evidence.unknown_terms,
