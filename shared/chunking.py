@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shared.embeddings.base import TokenCounter
 from shared.models import Chunk, Document, Section, heading_trail
+from shared.settings import DEFAULTS
 from shared.text import FENCE_LINE, introduces_block, split_blocks, split_sentences
 
 
@@ -39,7 +40,13 @@ def chunk_id(source: str, heading_path: list[str], text: str, occurrence: int) -
 
 
 class Chunker:
-    def __init__(self, tokenizer: TokenCounter, *, chunk_tokens: int = 200, overlap_tokens: int = 32) -> None:
+    def __init__(
+        self,
+        tokenizer: TokenCounter,
+        *,
+        chunk_tokens: int = DEFAULTS.chunk_tokens,
+        overlap_tokens: int = DEFAULTS.chunk_overlap_tokens,
+    ) -> None:
         if overlap_tokens >= chunk_tokens:
             raise ValueError("overlap_tokens must be smaller than chunk_tokens")
         self.tokenizer = tokenizer

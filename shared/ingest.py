@@ -20,6 +20,7 @@ from shared.embeddings.base import Embedder
 from shared.errors import LoaderError
 from shared.loaders._common import LoadLimits
 from shared.models import Chunk, Document, FileReport, IngestSummary, RemoveSummary
+from shared.settings import DEFAULTS
 from shared.stores.base import VectorStore
 
 ProgressCallback = Callable[[Path, FileReport], None]
@@ -43,7 +44,7 @@ class Ingestor:
         store: VectorStore,
         chunker: Chunker,
         *,
-        max_file_bytes: int = 20 * 1024 * 1024,
+        max_file_bytes: int = DEFAULTS.max_file_bytes,
         embed_batch: int = 256,
         limits: LoadLimits | None = None,
     ) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from shared.embeddings.base import Embedder
 from shared.models import Chunk, ScoredChunk, SearchFilter, SearchHit
+from shared.settings import DEFAULTS
 from shared.stores.base import VectorStore
 
 
@@ -59,10 +60,10 @@ class HybridRetriever:
         embedder: Embedder,
         store: VectorStore,
         *,
-        candidates: int = 60,
-        rrf_k: int = 60,
-        dense_weight: float = 1.0,
-        lexical_weight: float = 1.0,
+        candidates: int = DEFAULTS.candidates,
+        rrf_k: int = DEFAULTS.rrf_k,
+        dense_weight: float = DEFAULTS.dense_weight,
+        lexical_weight: float = DEFAULTS.lexical_weight,
     ) -> None:
         self.embedder = embedder
         self.store = store

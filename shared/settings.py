@@ -157,6 +157,16 @@ class Settings(BaseModel):
         return int(self.max_file_mb * 1024 * 1024)
 
 
+#: Every default in one place: constructors in the core take their defaults from here, never restate them.
+DEFAULTS = Settings()
+
+
+def resolve_home(flag: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The home folder: the ``--home`` flag, else ``RAG_EXPLORER_HOME``, else the default."""
+    env = os.environ if env is None else env
+    return Path(flag or env.get(ENV_PREFIX + "HOME") or DEFAULT_HOME)
+
+
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
@@ -187,7 +197,7 @@ def load_settings(
     env = os.environ if env is None else env
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     from_env = _from_env(env)
-    home = Path(flags.get("home") or from_env.get("home") or DEFAULT_HOME)
+    home = resolve_home(flags.get("home"), env)
     merged: dict[str, Any] = {**_from_file(home), **from_env, **flags, "home": home}
     try:
         return Settings(**merged)

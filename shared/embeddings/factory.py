@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from shared.embeddings.base import Embedder
 from shared.errors import ConfigError
+from shared.settings import DEFAULTS
 
 
 def make_embedder(
     name: str,
     *,
-    batch_size: int = 32,
-    threads: int = 2,
+    batch_size: int = DEFAULTS.embed_batch_size,
+    threads: int = DEFAULTS.embed_threads,
     openai_base_url: str | None = None,
     openai_api_key: str | None = None,
     aws_region: str | None = None,

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.errors import EmbedderError
+from shared.settings import DEFAULTS
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -298,7 +299,13 @@ class MiniLMEmbedder:
     dimension: int = 384
     max_tokens: int = 256
 
-    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32, threads: int = 2) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        batch_size: int = DEFAULTS.embed_batch_size,
+        threads: int = DEFAULTS.embed_threads,
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if threads < 1:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from shared.errors import LoaderError
 from shared.models import Document, Section
+from shared.settings import DEFAULTS
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -44,11 +45,11 @@ class LoadLimits:
     per page is bounded by ``max_pdf_stream_bytes`` and :data:`MAX_PDF_PAGE_OPERANDS`.
     """
 
-    max_document_chars: int = 5_000_000
-    max_pdf_pages: int = 2000
-    max_pdf_stream_bytes: int = 20 * MB
-    timeout_s: float | None = 60.0
-    max_sections: int = 50_000
+    max_document_chars: int = DEFAULTS.max_document_chars
+    max_pdf_pages: int = DEFAULTS.max_pdf_pages
+    max_pdf_stream_bytes: int = int(DEFAULTS.max_pdf_stream_mb * MB)
+    timeout_s: float | None = DEFAULTS.loader_timeout_s
+    max_sections: int = DEFAULTS.max_sections_per_file
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LoadLimits:

@@ -19,43 +19,44 @@ from shared.models import FieldError
 from shared.service import InvalidRequestError
 
 
-def register_error_handlers(ctx: ApiContext) -> None:
-    app, error = ctx.app, ctx.error
+class ErrorHandlers:
+    """One method per failure; :func:`register_error_handlers` wires them to the resolver."""
 
-    @app.not_found
-    def not_found(_exc: NotFoundError) -> Response[str]:
-        path = app.current_event.path
-        allowed = ctx.routes.get(path)
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    def not_found(self, _exc: NotFoundError) -> Response[str]:
+        path = self.ctx.app.current_event.path
+        allowed = self.ctx.routes.get(path)
         if allowed:
             methods = ", ".join(sorted(allowed))
-            return error(
+            return self.ctx.error(
                 HTTPStatus.METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                f"{app.current_event.http_method} is not allowed on {path}; use {methods}",
+                f"{self.ctx.app.current_event.http_method} is not allowed on {path}; use {methods}",
                 Allow=methods,
             )
-        return error(HTTPStatus.NOT_FOUND, "not_found", f"no route {path}; see /docs for the API")
+        return self.ctx.error(HTTPStatus.NOT_FOUND, "not_found", f"no route {path}; see /docs for the API")
 
-    def wrong_body() -> Response[str] | None:
+    def wrong_body(self) -> Response[str] | None:
         """413 or 415 for a body that is too large or not JSON (whatever the parser made of it)."""
-        size = ctx.body_size()
-        if size > ctx.max_body_bytes:
-            return too_large(PayloadTooLargeError(size, ctx.max_body_bytes))
-        content_type = (app.current_event.headers.get("content-type") or "").strip().lower()
+        size = self.ctx.body_size()
+        if size > self.ctx.max_body_bytes:
+            return self.too_large(PayloadTooLargeError(size, self.ctx.max_body_bytes))
+        content_type = (self.ctx.app.current_event.headers.get("content-type") or "").strip().lower()
         if content_type and not content_type.startswith(content_types.APPLICATION_JSON):
-            return unsupported_type(None)
+            return self.unsupported_type(None)
         return None
 
-    @app.exception_handler(RequestValidationError)
-    def invalid_request(exc: RequestValidationError) -> Response[str]:
-        problem = wrong_body()
+    def invalid_request(self, exc: RequestValidationError) -> Response[str]:
+        problem = self.wrong_body()
         if problem is not None:
             return problem
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             problem_ = next(e for e in errors if e.get("type") == "json_invalid")
             detail = (problem_.get("ctx") or {}).get("error", "invalid JSON")
-            return error(
+            return self.ctx.error(
                 HTTPStatus.BAD_REQUEST, "malformed_json", f"the request body is not valid JSON: {detail}"
             )
         details = [
@@ -67,68 +68,81 @@ def register_error_handlers(ctx: ApiContext) -> None:
             for e in errors
         ]
         fields = ", ".join(".".join(str(p) for p in d.loc[1:] or d.loc) for d in details)
-        return error(
+        return self.ctx.error(
             HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", f"invalid request: {fields}", details
         )
 
-    @app.exception_handler(UnicodeDecodeError)
-    def not_utf8(_exc: UnicodeDecodeError) -> Response[str]:
-        problem = wrong_body()
+    def not_utf8(self, _exc: UnicodeDecodeError) -> Response[str]:
+        problem = self.wrong_body()
         if problem is not None:
             return problem
-        return error(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not UTF-8 encoded JSON")
+        return self.ctx.error(
+            HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not UTF-8 encoded JSON"
+        )
 
-    @app.exception_handler(FieldValidationError)
-    def invalid_field(exc: FieldValidationError) -> Response[str]:
-        return error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", exc.error.msg, [exc.error])
+    def invalid_field(self, exc: FieldValidationError) -> Response[str]:
+        return self.ctx.error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", exc.error.msg, [exc.error])
 
-    @app.exception_handler(InvalidRequestError)
-    def invalid_input(exc: InvalidRequestError) -> Response[str]:
-        return error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", str(exc))
+    def invalid_input(self, exc: InvalidRequestError) -> Response[str]:
+        return self.ctx.error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", str(exc))
 
-    @app.exception_handler(PayloadTooLargeError)
-    def too_large(exc: PayloadTooLargeError) -> Response[str]:
-        return error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", str(exc))
+    def too_large(self, exc: PayloadTooLargeError) -> Response[str]:
+        return self.ctx.error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", str(exc))
 
-    @app.exception_handler(RequestUnsupportedContentType)
-    def unsupported_type(_exc: RequestUnsupportedContentType | None) -> Response[str]:
-        if ctx.body_size() > ctx.max_body_bytes:
-            return too_large(PayloadTooLargeError(ctx.body_size(), ctx.max_body_bytes))
-        return error(
+    def unsupported_type(self, _exc: RequestUnsupportedContentType | None) -> Response[str]:
+        if self.ctx.body_size() > self.ctx.max_body_bytes:
+            return self.too_large(PayloadTooLargeError(self.ctx.body_size(), self.ctx.max_body_bytes))
+        return self.ctx.error(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the body as JSON with Content-Type: application/json",
         )
 
-    @app.exception_handler(StoreError)
-    def store_down(exc: StoreError) -> Response[str]:
-        ctx.logger.error("store error: %s", exc, exc_info=exc, extra=ctx.log_extra())
+    def store_down(self, exc: StoreError) -> Response[str]:
+        self.ctx.logger.error("store error: %s", exc, exc_info=exc, extra=self.ctx.log_extra())
         code = "store_unavailable" if isinstance(exc, StoreUnavailableError) else "store_error"
-        return error(
+        return self.ctx.error(
             HTTPStatus.SERVICE_UNAVAILABLE, code, "the search index is unavailable right now; retry later"
         )
 
-    @app.exception_handler(ServiceError)
-    def service_error(exc: ServiceError) -> Response[str]:
+    def service_error(self, exc: ServiceError) -> Response[str]:
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
-        return error(exc.status_code, code, exc.msg if isinstance(exc.msg, str) else json.dumps(exc.msg))
+        return self.ctx.error(
+            exc.status_code, code, exc.msg if isinstance(exc.msg, str) else json.dumps(exc.msg)
+        )
 
-    @app.exception_handler(Exception)
-    def unexpected(exc: Exception) -> Response[str]:
-        problem = wrong_body()
+    def unexpected(self, exc: Exception) -> Response[str]:
+        problem = self.wrong_body()
         if problem is not None:  # the framework failed parsing a body that is not JSON (multipart, ...)
             return problem
         kind = "configuration or model error" if isinstance(exc, RagExplorerError) else "unexpected error"
-        ctx.logger.error(
+        self.ctx.logger.error(
             "%s while handling %s %s",
             kind,
-            app.current_event.http_method,
-            app.current_event.path,
+            self.ctx.app.current_event.http_method,
+            self.ctx.app.current_event.path,
             exc_info=exc,
-            extra=ctx.log_extra(),
+            extra=self.ctx.log_extra(),
         )
-        return error(
+        return self.ctx.error(
             HTTPStatus.INTERNAL_SERVER_ERROR,
             "internal_error",
-            f"internal error; quote request id {ctx.request_id()} when reporting it",
+            f"internal error; quote request id {self.ctx.request_id()} when reporting it",
         )
+
+
+def register_error_handlers(ctx: ApiContext) -> None:
+    app, handlers = ctx.app, ErrorHandlers(ctx)
+    app.not_found(handlers.not_found)
+    for exc_type, handler in (
+        (RequestValidationError, handlers.invalid_request),
+        (UnicodeDecodeError, handlers.not_utf8),
+        (FieldValidationError, handlers.invalid_field),
+        (InvalidRequestError, handlers.invalid_input),
+        (PayloadTooLargeError, handlers.too_large),
+        (RequestUnsupportedContentType, handlers.unsupported_type),
+        (StoreError, handlers.store_down),
+        (ServiceError, handlers.service_error),
+        (Exception, handlers.unexpected),
+    ):
+        app.exception_handler(exc_type)(handler)

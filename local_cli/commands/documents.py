@@ -1,0 +1,117 @@
+"""Commands that change the index: `ingest`, `remove`, and `push` (to the cloud's document bucket)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from local_cli.output import print_ingest
+from local_cli.state import State, emit, json_option, user_errors
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--prune", is_flag=True, help="Also remove indexed documents under these folders whose file is gone."
+)
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any file failed to load.")
+@json_option
+@click.pass_obj
+def ingest(state: State, paths: tuple[Path, ...], prune: bool, strict: bool, as_json: bool) -> None:
+    """Index files and folders (recursively): Markdown, text, HTML, PDF, JSON Lines (BEIR).
+
+    Unchanged files are skipped; changed files replace their old chunks. A file that cannot be read is
+    reported and the rest of the batch goes on.
+    """
+    from shared.loaders import iter_files
+
+    service = state.local_only("ingest")
+    files = list(iter_files(paths))
+    with user_errors():
+        service.embedder  # noqa: B018 - load the model before the progress bar starts
+        bar: Any
+        with click.progressbar(
+            length=len(files),
+            label="Ingesting",
+            file=sys.stderr,
+            show_pos=True,
+            item_show_func=lambda p: p.name if p else "",
+        ) as bar:
+            summary = service.ingest(
+                list(paths), prune=prune, files=files, on_file=lambda p, _r: bar.update(1, p)
+            )
+    if as_json:
+        emit(summary)
+    else:
+        print_ingest(summary)
+    if strict and summary.files_failed:
+        raise click.ClickException(f"{summary.files_failed} file(s) failed to load")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+@click.pass_obj
+def remove(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Drop the chunks of documents (a folder drops everything under it). The files may be gone already."""
+    service = state.local_only("remove")
+    with user_errors():
+        summary = service.remove(list(paths))
+    if as_json:
+        emit(summary)
+        return
+    for s in summary.sources_removed:
+        click.echo(f"removed   {s}")
+    for s in summary.not_found:
+        click.echo(f"not found {s}")
+    click.echo(f"{len(summary.sources_removed)} documents, {summary.chunks_removed} chunks removed")
+    if summary.not_found and not summary.sources_removed:
+        raise click.ClickException("none of the given paths is in the index")
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--bucket",
+    required=True,
+    envvar="RAG_EXPLORER_DOCUMENT_BUCKET",
+    help="The document bucket (stack output DocumentBucketName) [env RAG_EXPLORER_DOCUMENT_BUCKET].",
+)
+@click.option("--prefix", default="", help="Key prefix in the bucket, e.g. handbook/.")
+@click.option("--delete", is_flag=True, help="Delete objects under the prefix whose local file is gone.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@json_option
+def push(path: Path, bucket: str, prefix: str, delete: bool, dry_run: bool, as_json: bool) -> None:
+    """Upload a docs folder to the document bucket (changed files only); the cloud index follows."""
+    import boto3
+
+    from shared.adapters.push import push_folder
+
+    def show(item: Any) -> None:
+        if not as_json and item.action != "unchanged":
+            click.echo(
+                f"  {item.action:9} s3://{bucket}/{item.key}" + (f": {item.reason}" if item.reason else "")
+            )
+
+    with user_errors():
+        summary = push_folder(
+            boto3.client("s3"),
+            path,
+            bucket=bucket,
+            prefix=prefix,
+            delete=delete,
+            dry_run=dry_run,
+            on_file=show,
+        )
+    if as_json:
+        emit(summary)
+    else:
+        click.echo(
+            f"{summary.uploaded} uploaded, {summary.unchanged} unchanged, {summary.deleted} deleted, "
+            f"{summary.errors} errors" + (" (dry run)" if dry_run else "")
+        )
+    if summary.errors:
+        raise click.ClickException(f"{summary.errors} file(s) could not be pushed")

@@ -1,0 +1,133 @@
+"""What the CLI prints for people (``--json`` prints the models instead)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from shared.evaluation import EvalSummary
+    from shared.models import AskResponse, IngestSummary, SearchResponse, StatusResponse
+
+#: The metrics `eval` prints, in order.
+EVAL_METRICS = (
+    "ndcg@10",
+    "recall@100",
+    "mrr",
+    "mrr@10",
+    "hit@5",
+    "answer_rate",
+    "refusal_precision",
+    "refusal_recall",
+    "refused_same_domain",
+    "refused_unrelated",
+    "citation_accuracy",
+    "answer_precision",
+    "ece",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+
+
+def print_ingest(s: IngestSummary) -> None:
+    for f in s.files:
+        if f.status in ("error", "skipped", "removed"):
+            click.echo(f"  {f.status:8} {f.path}: {f.reason}")
+        for w in f.warnings:
+            click.echo(f"  warning  {f.path}: {w}")
+    click.echo(
+        f"{s.files_seen} files: {s.files_indexed} indexed, {s.files_unchanged} unchanged, "
+        f"{s.files_skipped} skipped, {s.files_failed} failed; {s.documents_indexed} documents, "
+        f"{s.chunks_added} chunks embedded"
+        + (f", {s.documents_removed} documents removed" if s.documents_removed else "")
+        + f" in {s.seconds:.1f}s"
+    )
+
+
+def print_blocks(text: str, indent: str = "  ") -> None:
+    """Prose wrapped to the terminal; code blocks, lists and tables verbatim, as the answer holds them."""
+    from shared.text import split_blocks
+
+    for i, (kind, start, end) in enumerate(split_blocks(text)):
+        if i:
+            click.echo()
+        block = text[start:end]
+        if kind == "prose":
+            click.echo(click.wrap_text(block, width=100, initial_indent=indent, subsequent_indent=indent))
+        else:
+            for line in block.split("\n"):
+                click.echo(indent + line)
+
+
+def print_answer(r: AskResponse) -> None:
+    if r.decision == "answer":
+        click.secho(f"Answer (confidence {r.confidence:.2f}, {r.provider})", bold=True)
+        print_blocks(r.answer or "")
+        click.echo()
+        click.secho("Sources", bold=True)
+        for c in r.citations:
+            where = c.source + (f" (page {c.page})" if c.page else "")
+            click.echo(f"  [{c.n}] {c.location} — {where}" if c.location else f"  [{c.n}] {where}")
+            click.echo(
+                click.wrap_text(
+                    f'"{c.quote}"', width=100, initial_indent="      ", subsequent_indent="      "
+                )
+            )
+    else:
+        click.secho(f"No answer (confidence {r.confidence:.2f})", bold=True)
+        if r.escalation:
+            click.echo(click.wrap_text(r.escalation, width=100, initial_indent="  ", subsequent_indent="  "))
+        click.echo("Why:")
+        for reason in r.reasons:
+            click.echo(f"  - {reason}")
+
+
+def print_hits(response: SearchResponse) -> None:
+    if not response.hits:
+        click.echo("No matches.")
+    for i, h in enumerate(response.hits, start=1):
+        heading = " › ".join(h.heading_path)
+        click.secho(f"{i:>2}. {h.score:.4f}  {h.source}" + (f"  [{heading}]" if heading else ""), bold=True)
+        snippet = " ".join(h.text.split())
+        click.echo("    " + (snippet[:240] + "…" if len(snippet) > 240 else snippet))
+
+
+def print_remote_health(endpoint: str | None, health: dict[str, Any]) -> None:
+    store, embedder = health.get("store") or {}, health.get("embedder") or {}
+    click.echo(f"endpoint:  {endpoint}")
+    click.echo(f"status:    {health.get('status')} (version {health.get('version')})")
+    click.echo(
+        f"store:     {store.get('backend')} {store.get('status')}: {store.get('documents')} documents, "
+        f"{store.get('chunks')} chunks"
+    )
+    click.echo(f"embedder:  {embedder.get('name')} ({embedder.get('status')})")
+    if health.get("failing"):
+        click.echo(f"failing:   {', '.join(health['failing'])}")
+
+
+def print_status(st: StatusResponse) -> None:
+    click.echo(f"home:      {st.home}")
+    click.echo(f"store:     {st.store_path}")
+    click.echo(f"embedder:  {st.embedder} ({st.embedder_dimension} dimensions)")
+    click.echo(f"documents: {st.documents}")
+    click.echo(f"chunks:    {st.chunks} (BM25: {st.lexical_chunks})")
+    click.echo(
+        f"health:    {'ok' if st.health.ok else 'PROBLEM'}"
+        + (f" — {st.health.detail}" if st.health.detail else "")
+    )
+
+
+def print_eval(summary: EvalSummary, values: dict[str, Any], where: str) -> None:
+    click.echo(
+        f"{summary.questions} questions ({summary.answerable} answerable, {summary.out_of_scope} out of "
+        f"scope, {summary.errors} errors) against {where}"
+    )
+    for key in EVAL_METRICS:
+        value = values[key]
+        click.echo(f"  {key:20} {'-' if value is None else value}")
+    if summary.reliability:
+        click.echo("  reliability (answers): confidence bin, answers, mean confidence, correct")
+        for b in summary.reliability:
+            bounds = f"[{b.low:.1f}, {b.high:.1f})"
+            click.echo(f"    {bounds}  {b.count:4d}  {b.mean_confidence:.3f}  {b.accuracy:.3f}")
