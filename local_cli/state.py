@@ -13,7 +13,7 @@ import click
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from shared.client import RemoteClient
+    from shared.adapters.client import RemoteClient
     from shared.models import SearchFilter
     from shared.service import RagService
     from shared.settings import Settings
@@ -56,7 +56,7 @@ class State:
         return self.service()
 
     def client(self, endpoint: str | None = None) -> RemoteClient:
-        from shared.client import RemoteClient
+        from shared.adapters.client import RemoteClient
 
         s = self.settings()
         url = endpoint or s.endpoint

@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.adapters.http_api import create_app
-from shared.observability import PowertoolsMetrics, lambda_telemetry
+from shared.adapters.telemetry import PowertoolsMetrics, lambda_telemetry
 from shared.service import RagService
 from shared.settings import load_settings
 

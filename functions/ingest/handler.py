@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.adapters.s3_sync import S3Sync
-from shared.observability import PowertoolsMetrics, lambda_telemetry
+from shared.adapters.telemetry import PowertoolsMetrics, lambda_telemetry
 from shared.service import RagService
 from shared.settings import load_settings
 

@@ -24,7 +24,7 @@ from constructs import Construct
 
 from infra.config import MonitoringConfig
 from infra.nag import acknowledge
-from shared.observability import NAMESPACE
+from shared.adapters.telemetry import NAMESPACE
 
 MINUTE = Duration.minutes(1)
 

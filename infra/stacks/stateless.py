@@ -18,7 +18,7 @@ from infra.components.query import QueryFunctions
 from infra.components.search import SearchAccess
 from infra.config import StageConfig
 from infra.stacks.stateful import StatefulStack
-from shared.observability import NAMESPACE
+from shared.adapters.telemetry import NAMESPACE
 
 SERVICES = ServiceNames(
     query="rag-explorer-query", health="rag-explorer-health", ingest="rag-explorer-ingest"

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from local_cli.main import cli
-from shared.client import RemoteClient, RemoteError
+from shared.adapters.client import RemoteClient, RemoteError
 from shared.models import AskResponse, SearchResponse
 from tests.servers import serve
 

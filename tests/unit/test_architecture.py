@@ -18,8 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("boto3", "botocore", "opensearchpy", "click", "http.server", "aws_lambda_powertools")
 CORE = [
-    "shared/models.py", "shared/settings.py", "shared/errors.py", "shared/text.py", "shared/chunking.py",
-    "shared/retrieval.py", "shared/ingest.py", "shared/service.py", "shared/evaluation.py",
+    "shared/models.py", "shared/settings.py", "shared/errors.py", "shared/observability.py",
+    "shared/text.py", "shared/chunking.py", "shared/retrieval.py", "shared/ingest.py", "shared/service.py",
+    "shared/evaluation.py",
     "shared/calibration.py", "shared/loaders", "shared/embeddings", "shared/stores", "shared/answering",
     "shared/llm", "shared/remote",
 ]  # fmt: skip
@@ -30,6 +31,19 @@ BACKEND_ADAPTERS = {
     "shared/llm/secrets.py": "LLM keys from Secrets Manager (boto3), used only in Lambda",
 }
 MAX_HANDLER_LINES = 40
+
+
+def test_every_shared_module_is_core_or_a_delivery_adapter() -> None:
+    """The folder tells a newcomer which layer a module is in: listed core, or under shared/adapters/."""
+    core = {ROOT / entry for entry in CORE}
+    unplaced = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "shared").rglob("*.py"))
+        if path.name != "__init__.py" or path.parent != ROOT / "shared"
+        if not any(path == c or c in path.parents for c in core)
+        and (ROOT / "shared" / "adapters") not in path.parents
+    ]
+    assert not unplaced, f"modules in no layer: {unplaced} (add to CORE or move under shared/adapters/)"
 
 
 def core_files() -> list[Path]:

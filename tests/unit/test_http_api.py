@@ -384,7 +384,7 @@ def test_swagger_ui(app: Any, lambda_context: Any) -> None:
 def test_powertools_metrics_emit_emf(capsys: pytest.CaptureFixture[str], lambda_context: Any) -> None:
     from aws_lambda_powertools import Metrics
 
-    from shared.observability import PowertoolsMetrics
+    from shared.adapters.telemetry import PowertoolsMetrics
 
     metrics = Metrics(namespace="RagExplorer", service="test")
     app = create_app(make_service(), metrics=PowertoolsMetrics(metrics))

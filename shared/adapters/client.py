@@ -1,6 +1,6 @@
 """`RemoteClient`: the SDK for a deployed RAG Explorer API (or `rag-explorer serve`).
 
-    from shared.client import RemoteClient
+    from shared.adapters.client import RemoteClient
 
     client = RemoteClient("https://abc.execute-api.eu-west-1.amazonaws.com/prod", api_key="...")
     answer = client.query("How do I rotate my API key?")      # AskResponse
