@@ -227,13 +227,50 @@ def _gelu(x: F32, ws: _Workspace) -> None:
     np.multiply(x, p, out=x, casting="unsafe")
 
 
+def _self_attention(model: _Model, layer: _Layer, h: F32, bias: F32, ws: _Workspace) -> F32:
+    """Multi-head self-attention of one layer plus the residual ``h`` (before its layer norm)."""
+    b, seq = bias.shape[0], bias.shape[-1]
+    n, hidden = h.shape
+    heads = model.heads
+    hd = hidden // heads
+    qkv = ws.get("qkv", (n, 3 * hidden))
+    np.matmul(h, layer.w_qkv, out=qkv)
+    qkv += layer.b_qkv
+    qkv5 = qkv.reshape(b, seq, 3, heads, hd)
+    q = ws.get("q", (b, heads, seq, hd))
+    k = ws.get("k", (b, heads, hd, seq))
+    v = ws.get("v", (b, heads, seq, hd))
+    np.copyto(q, qkv5[:, :, 0].transpose(0, 2, 1, 3))
+    np.copyto(k, qkv5[:, :, 1].transpose(0, 2, 3, 1))
+    np.copyto(v, qkv5[:, :, 2].transpose(0, 2, 1, 3))
+
+    scores = ws.get("scores", (b, heads, seq, seq))
+    np.matmul(q, k, out=scores)
+    scores += bias
+    rowstat = ws.get("rowstat", (b, heads, seq, 1))
+    np.max(scores, axis=-1, keepdims=True, out=rowstat)
+    scores -= rowstat
+    np.exp(scores, out=scores)
+    np.sum(scores, axis=-1, keepdims=True, out=rowstat)
+    np.reciprocal(rowstat, out=rowstat)
+    scores *= rowstat
+
+    ctx = ws.get("ctx", (b, heads, seq, hd))
+    np.matmul(scores, v, out=ctx)
+    merged = ws.get("merged", (b, seq, heads, hd))
+    np.copyto(merged, ctx.transpose(0, 2, 1, 3))
+    attn = ws.get("attn", (n, hidden))
+    np.matmul(merged.reshape(n, hidden), layer.w_out, out=attn)
+    attn += layer.b_out
+    attn += h
+    return attn
+
+
 def _forward(model: _Model, ids: I64, mask: F32, ws: _Workspace) -> F32:
     """Mean-pooled, L2-normalised embeddings for one padded micro-batch ``ids`` of shape (b, L)."""
     b, seq = ids.shape
     n = b * seq
     hidden = model.word.shape[1]
-    heads = model.heads
-    hd = hidden // heads
 
     h = ws.get("h", (n, hidden))
     np.take(model.word, ids.reshape(-1), axis=0, out=h)
@@ -244,36 +281,7 @@ def _forward(model: _Model, ids: I64, mask: F32, ws: _Workspace) -> F32:
     np.multiply(1.0 - mask.reshape(b, 1, 1, seq), _MASK_BIAS, out=bias)
 
     for layer in model.layers:
-        qkv = ws.get("qkv", (n, 3 * hidden))
-        np.matmul(h, layer.w_qkv, out=qkv)
-        qkv += layer.b_qkv
-        qkv5 = qkv.reshape(b, seq, 3, heads, hd)
-        q = ws.get("q", (b, heads, seq, hd))
-        k = ws.get("k", (b, heads, hd, seq))
-        v = ws.get("v", (b, heads, seq, hd))
-        np.copyto(q, qkv5[:, :, 0].transpose(0, 2, 1, 3))
-        np.copyto(k, qkv5[:, :, 1].transpose(0, 2, 3, 1))
-        np.copyto(v, qkv5[:, :, 2].transpose(0, 2, 1, 3))
-
-        scores = ws.get("scores", (b, heads, seq, seq))
-        np.matmul(q, k, out=scores)
-        scores += bias
-        rowstat = ws.get("rowstat", (b, heads, seq, 1))
-        np.max(scores, axis=-1, keepdims=True, out=rowstat)
-        scores -= rowstat
-        np.exp(scores, out=scores)
-        np.sum(scores, axis=-1, keepdims=True, out=rowstat)
-        np.reciprocal(rowstat, out=rowstat)
-        scores *= rowstat
-
-        ctx = ws.get("ctx", (b, heads, seq, hd))
-        np.matmul(scores, v, out=ctx)
-        merged = ws.get("merged", (b, seq, heads, hd))
-        np.copyto(merged, ctx.transpose(0, 2, 1, 3))
-        attn = ws.get("attn", (n, hidden))
-        np.matmul(merged.reshape(n, hidden), layer.w_out, out=attn)
-        attn += layer.b_out
-        attn += h
+        attn = _self_attention(model, layer, h, bias, ws)
         _layer_norm(attn, layer.ln1_g, layer.ln1_b, model.eps, ws)
 
         inter = ws.get("inter", (n, layer.w_in.shape[1]))

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -168,87 +169,110 @@ def _metadata_title(reader: PdfReader) -> str | None:
 def load_pdf(path: Path, data: bytes, source: str, budget: Budget) -> list[Document]:
     if b"%PDF-" not in data[:1024]:
         raise LoaderError("not a PDF file (no %PDF header)", source=source)
-    warnings: list[str] = []
-    sections: list[Section] = []
-    failed: list[int] = []  # pages whose text could not be extracted
-    limited: list[int] = []  # pages over a stream limit
-    cut = False
     with _captured_pypdf_logs() as logged, _limits(budget):
         reader = _open(data, source, budget)
-        limit = budget.limits.max_pdf_pages
-        declared = _declared_pages(reader)
-        if declared is not None and declared > limit:
-            raise LoaderError(
-                f"PDF has too many pages ({declared:,} > {limit:,} limit, max_pdf_pages)", source=source
-            )
-        try:
-            n_pages = len(reader.pages)
-        except LimitReachedError as exc:
-            raise LoaderError(_over_limit(exc), source=source) from None
-        except Exception as exc:
-            raise LoaderError(f"PDF is truncated or corrupt: {short_error(exc)}", source=source) from None
-        if n_pages == 0:
-            raise LoaderError("PDF has no pages", source=source)
-        if n_pages > limit:
-            raise LoaderError(
-                f"PDF has too many pages ({n_pages:,} > {limit:,} limit, max_pdf_pages)", source=source
-            )
-        streams = _StreamCache(reader)
-        streams.release()
-        chars = 0
-        for number in range(1, n_pages + 1):
-            budget.check()
-            try:
-                text = reader.pages[number - 1].extract_text() or ""
-            except LimitReachedError:
-                limited.append(number)
-                continue
-            except Exception:
-                failed.append(number)
-                continue
-            finally:
-                streams.release()
-            text = normalise(text)
-            if is_blank(text):
-                continue
-            if chars + len(text) > budget.max_chars:
-                text = text[: budget.max_chars - chars].rstrip()
-                if not is_blank(text):
-                    sections.append(Section(text=text, heading_path=[], page=number))
-                cut = True
-                warnings.append(budget.truncated_warning())
-                break
-            chars += len(text)
-            sections.append(Section(text=text, heading_path=[], page=number))
+        n_pages = _page_count(reader, source, budget.limits.max_pdf_pages)
+        pages = _read_pages(reader, n_pages, budget)
         title = _metadata_title(reader)
-    if limited:
-        warnings.append(
-            f"{len(limited)} of {n_pages} pages exceed the PDF stream limits and were skipped "
-            f"({_pages(limited)})"
-        )
-    if failed:
-        warnings.append(f"text extraction failed on {len(failed)} of {n_pages} pages ({_pages(failed)})")
-    if not sections:
-        if limited and len(failed) + len(limited) == n_pages:
-            raise LoaderError(_stream_limit(budget) + ": no page could be read", source=source)
-        if failed and len(failed) == n_pages:
-            raise LoaderError("PDF is truncated or corrupt: no page could be read", source=source)
-        raise LoaderError("no extractable text (scanned PDF?)", source=source)
-    empty = n_pages - len(sections) - len(failed) - len(limited)
-    if empty and not cut:
-        warnings.append(f"{empty} of {n_pages} pages have no extractable text")
+    warnings = pages.warnings(n_pages, budget, source)
     warnings.extend(f"pypdf: {m}" for m in logged[:_MAX_WARNINGS])
     if len(logged) > _MAX_WARNINGS:
         warnings.append(f"pypdf: {len(logged) - _MAX_WARNINGS} more warnings")
     return [
         make_document(
             source=source,
-            title=title or first_line_title(sections[0].text, path.stem),
+            title=title or first_line_title(pages.sections[0].text, path.stem),
             doc_type="pdf",
-            sections=sections,
+            sections=pages.sections,
             warnings=warnings,
         )
     ]
+
+
+def _page_count(reader: PdfReader, source: str, limit: int) -> int:
+    """The number of pages, checked against ``max_pdf_pages`` (first as declared, then as counted)."""
+    declared = _declared_pages(reader)
+    if declared is not None and declared > limit:
+        raise LoaderError(
+            f"PDF has too many pages ({declared:,} > {limit:,} limit, max_pdf_pages)", source=source
+        )
+    try:
+        n_pages = len(reader.pages)
+    except LimitReachedError as exc:
+        raise LoaderError(_over_limit(exc), source=source) from None
+    except Exception as exc:
+        raise LoaderError(f"PDF is truncated or corrupt: {short_error(exc)}", source=source) from None
+    if n_pages == 0:
+        raise LoaderError("PDF has no pages", source=source)
+    if n_pages > limit:
+        raise LoaderError(
+            f"PDF has too many pages ({n_pages:,} > {limit:,} limit, max_pdf_pages)", source=source
+        )
+    return n_pages
+
+
+@dataclass
+class _Pages:
+    """What the pages of one PDF gave: a section per page with text, and the pages that gave none."""
+
+    sections: list[Section] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # pages whose text could not be extracted
+    limited: list[int] = field(default_factory=list)  # pages over a stream limit
+    cut: bool = False  # the document's character limit was reached
+
+    def warnings(self, n_pages: int, budget: Budget, source: str) -> list[str]:
+        """The warnings for the document, or the error when no page gave text."""
+        warnings = [budget.truncated_warning()] if self.cut else []
+        if self.limited:
+            warnings.append(
+                f"{len(self.limited)} of {n_pages} pages exceed the PDF stream limits and were skipped "
+                f"({_pages(self.limited)})"
+            )
+        if self.failed:
+            warnings.append(
+                f"text extraction failed on {len(self.failed)} of {n_pages} pages ({_pages(self.failed)})"
+            )
+        if not self.sections:
+            if self.limited and len(self.failed) + len(self.limited) == n_pages:
+                raise LoaderError(_stream_limit(budget) + ": no page could be read", source=source)
+            if self.failed and len(self.failed) == n_pages:
+                raise LoaderError("PDF is truncated or corrupt: no page could be read", source=source)
+            raise LoaderError("no extractable text (scanned PDF?)", source=source)
+        empty = n_pages - len(self.sections) - len(self.failed) - len(self.limited)
+        if empty and not self.cut:
+            warnings.append(f"{empty} of {n_pages} pages have no extractable text")
+        return warnings
+
+
+def _read_pages(reader: PdfReader, n_pages: int, budget: Budget) -> _Pages:
+    pages = _Pages()
+    streams = _StreamCache(reader)
+    streams.release()
+    chars = 0
+    for number in range(1, n_pages + 1):
+        budget.check()
+        try:
+            text = reader.pages[number - 1].extract_text() or ""
+        except LimitReachedError:
+            pages.limited.append(number)
+            continue
+        except Exception:
+            pages.failed.append(number)
+            continue
+        finally:
+            streams.release()
+        text = normalise(text)
+        if is_blank(text):
+            continue
+        if chars + len(text) > budget.max_chars:
+            text = text[: budget.max_chars - chars].rstrip()
+            if not is_blank(text):
+                pages.sections.append(Section(text=text, heading_path=[], page=number))
+            pages.cut = True
+            break
+        chars += len(text)
+        pages.sections.append(Section(text=text, heading_path=[], page=number))
+    return pages
 
 
 def _pages(numbers: list[int]) -> str:

@@ -14,6 +14,32 @@ from ._common import Budget, decode_text, first_line_title, is_blank, make_docum
 _ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.])\1{2,}$")
 
 
+def _rst_title(lines: list[str], i: int) -> tuple[str, tuple[str, bool], int] | None:
+    """The title starting at line ``i`` (over- and underlined, or underlined): text, style, lines used."""
+    line = lines[i]
+    nxt = lines[i + 1] if i + 1 < len(lines) else ""
+    prev_blank = i == 0 or not lines[i - 1].strip()
+    over = _ADORNMENT.match(line)
+    if (
+        over
+        and i + 2 < len(lines)
+        and lines[i + 1].strip()
+        and lines[i + 2] == line
+        and len(line) >= len(lines[i + 1].rstrip())
+    ):
+        return lines[i + 1].strip(), (over.group(1), True), 3
+    if (
+        prev_blank
+        and line.strip()
+        and not line.startswith((" ", "\t"))
+        and not _ADORNMENT.match(line)
+        and (under := _ADORNMENT.match(nxt))
+        and len(nxt) >= len(line.rstrip())
+    ):
+        return line.strip(), (under.group(1), False), 2
+    return None
+
+
 def _parse_rst(text: str, budget: Budget | None = None) -> tuple[list[Section], str | None]:
     """Sections from RST titles. Levels follow the order in which adornment styles first appear."""
     lines = text.split("\n")
@@ -35,29 +61,7 @@ def _parse_rst(text: str, budget: Budget | None = None) -> tuple[list[Section], 
         if budget is not None:
             budget.check()
         line = lines[i]
-        title: str | None = None
-        style: tuple[str, bool] | None = None
-        consumed = 1
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        prev_blank = i == 0 or not lines[i - 1].strip()
-        over = _ADORNMENT.match(line)
-        if (
-            over
-            and i + 2 < len(lines)
-            and lines[i + 1].strip()
-            and lines[i + 2] == line
-            and len(line) >= len(lines[i + 1].rstrip())
-        ):
-            title, style, consumed = lines[i + 1].strip(), (over.group(1), True), 3
-        elif (
-            prev_blank
-            and line.strip()
-            and not line.startswith((" ", "\t"))
-            and not _ADORNMENT.match(line)
-            and (under := _ADORNMENT.match(nxt))
-            and len(nxt) >= len(line.rstrip())
-        ):
-            title, style, consumed = line.strip(), (under.group(1), False), 2
+        title, style, consumed = _rst_title(lines, i) or (None, None, 1)
         if (
             title is not None
             and style is not None
