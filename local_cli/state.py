@@ -104,7 +104,13 @@ def filters_from(source_prefix: str | None, tags: tuple[str, ...]) -> SearchFilt
             keep_sep = source_prefix.endswith(("/", os.sep))
             source_prefix = os.path.abspath(os.path.expanduser(source_prefix)) + (os.sep if keep_sep else "")
 
-    return SearchFilter(source_prefix=source_prefix, tags=list(tags))
+    from pydantic import ValidationError
+
+    try:
+        return SearchFilter(source_prefix=source_prefix, tags=list(tags))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise click.BadParameter(problems, param_hint="--tag / --source-prefix") from None
 
 
 def emit(model: BaseModel) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Model(BaseModel):
@@ -54,9 +54,38 @@ class Chunk(_Model):
     n_tokens: int = 0
 
 
+#: Tags in one filter (after removing repeats): each is one clause for the store, and a query tree of
+#: thousands of clauses crashes ChromaDB's native code. A document keeps at most :data:`MAX_DOCUMENT_TAGS`.
+MAX_FILTER_TAGS = 20
+MAX_DOCUMENT_TAGS = 50
+#: Characters in one tag, and in a source prefix (a path or an S3 URI).
+MAX_TAG_CHARS = 100
+MAX_SOURCE_PREFIX_CHARS = 4096
+
+
+def unique_tags(value: Any) -> Any:
+    """Tags in first-seen order without repeats or blanks (anything else is left for validation)."""
+    if isinstance(value, list) and all(isinstance(t, str) for t in value):
+        return list(dict.fromkeys(t.strip() for t in value if t.strip()))
+    return value
+
+
 class SearchFilter(_Model):
-    source_prefix: str | None = Field(default=None, description="Only documents whose source starts so.")
-    tags: list[str] = Field(default_factory=list, description="Only documents carrying all these tags.")
+    source_prefix: str | None = Field(
+        default=None,
+        max_length=MAX_SOURCE_PREFIX_CHARS,
+        description="Only documents whose source starts so.",
+    )
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_CHARS)]] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_TAGS,
+        description=f"Only documents carrying all these tags (at most {MAX_FILTER_TAGS}; repeats ignored).",
+    )
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _unique(cls, value: Any) -> Any:
+        return unique_tags(value)
 
     def matches(self, source: str, tags: list[str]) -> bool:
         if self.source_prefix and not source.startswith(self.source_prefix):

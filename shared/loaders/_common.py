@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.errors import LoaderError
-from shared.models import Document, Section
+from shared.models import MAX_DOCUMENT_TAGS, MAX_TAG_CHARS, Document, Section, unique_tags
 from shared.settings import DEFAULTS
 
 if TYPE_CHECKING:
@@ -247,7 +247,12 @@ def make_document(
     tags: list[str] | None = None,
     warnings: list[str] | None = None,
 ) -> Document:
-    tags = list(dict.fromkeys(t for t in (tags or []) if t))
+    tags = unique_tags(list(tags or []))
+    warnings = list(warnings or [])
+    if len(tags) > MAX_DOCUMENT_TAGS:
+        warnings.append(f"{len(tags)} tags; the first {MAX_DOCUMENT_TAGS} are kept")
+        tags = tags[:MAX_DOCUMENT_TAGS]
+    tags = [t[:MAX_TAG_CHARS] for t in tags]
     return Document(
         source=source,
         title=title or None,
@@ -255,7 +260,7 @@ def make_document(
         sections=sections,
         content_hash=content_hash(title or None, sections, tags),
         tags=tags,
-        warnings=list(warnings or []),
+        warnings=warnings,
     )
 
 

@@ -120,3 +120,16 @@ def test_term_counts_follow_ingest_and_removal(store: ChromaStore, tmp_path: Pat
     store.delete_source("/d/billing.md")
     assert store.term_counts(["invoices", "rotation"]) == {"invoices": 0, "rotation": 2}  # no flush needed
     assert open_store(tmp_path).term_counts(["invoices", "key"]) == {"invoices": 0, "key": 2}  # reopened
+
+
+def test_the_largest_tag_filter_is_safe(store: ChromaStore) -> None:
+    """A filter at the tag cap (all must match) is one bounded query tree; thousands once crashed Chroma."""
+    from shared.models import MAX_FILTER_TAGS
+
+    tags = ["billing"] + [f"other-{i}" for i in range(MAX_FILTER_TAGS - 1)]
+    q = EMB.embed_query("invoices")
+    assert store.dense_search(q, 3, SearchFilter(tags=tags)) == []
+    assert store.lexical_search("invoices", 3, SearchFilter(tags=tags)) == []
+    repeated = SearchFilter(tags=["billing"] * 5000)
+    assert repeated.tags == ["billing"]
+    assert [h.chunk.chunk_id for h in store.dense_search(q, 3, repeated)] == ["c3"]

@@ -15,7 +15,7 @@ from shared.adapters.http_api import MAX_BODY_BYTES, create_app
 from shared.chunking import embedding_text
 from shared.embeddings.hashing import HashingEmbedder
 from shared.errors import StoreUnavailableError
-from shared.models import AskResponse, Document, ErrorResponse, SearchResponse, Section
+from shared.models import MAX_FILTER_TAGS, AskResponse, Document, ErrorResponse, SearchResponse, Section
 from shared.service import RagService
 from shared.settings import Settings
 from shared.stores.memory import MemoryStore
@@ -89,6 +89,7 @@ def make_service(store_cls: type[MemoryStore] = MemoryStore, **settings: Any) ->
             doc_type="markdown",
             sections=[Section(text=INVOICES, heading_path=["Invoices"])],
             content_hash="i1",
+            tags=["billing"],
         ),
     ]
     if store_cls is not DownStore:
@@ -251,6 +252,25 @@ def test_malformed_or_missing_json(app: Any, lambda_context: Any, raw: str) -> N
         assert_error(status, body, 422, "validation_error")
     else:
         assert_error(status, body, 400, "malformed_json")
+
+
+def test_tags_are_capped_and_deduplicated(app: Any, lambda_context: Any) -> None:
+    """9,000 tags once segfaulted serve inside ChromaDB; now more than the cap is a 422."""
+    many = {"query": "invoices", "filters": {"tags": [f"t{i}" for i in range(MAX_FILTER_TAGS + 1)]}}
+    status, _, body = call(app, event("search_event.json", json=many), lambda_context)
+    err = assert_error(status, body, 422, "validation_error")
+    assert err.details[0].loc[-2:] == ["filters", "tags"] and err.details[0].type == "too_long"
+    repeated = {"query": "invoices", "filters": {"tags": ["billing"] * 4000}}
+    status, _, body = call(app, event("search_event.json", json=repeated), lambda_context)
+    assert status == 200 and {h["source"] for h in body["hits"]} == {"s3://docs/billing/invoices.md"}
+
+
+@pytest.mark.parametrize("depth", [1000, 20_000])
+def test_deeply_nested_json_is_400(app: Any, lambda_context: Any, depth: int) -> None:
+    raw = '{"question": "hi", "filters": ' + "[" * depth + "]" * depth + "}"
+    status, _, body = call(app, event("query_event.json", body=raw), lambda_context)
+    err = assert_error(status, body, 400, "malformed_json")
+    assert "nested too deeply" in err.message
 
 
 def test_body_too_large(app: Any, lambda_context: Any) -> None:

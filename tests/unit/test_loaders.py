@@ -178,6 +178,17 @@ def test_markdown_tags_as_yaml_list_and_title_from_h1() -> None:
     ]
 
 
+def test_document_tags_are_deduplicated_capped_and_shortened(tmp_path: Path) -> None:
+    from shared.models import MAX_DOCUMENT_TAGS, MAX_TAG_CHARS
+
+    tags = ", ".join(["dup", "dup", "x" * 500] + [f"t{i}" for i in range(MAX_DOCUMENT_TAGS + 10)])
+    page = tmp_path / "tags.md"
+    page.write_text(f"---\ntags: {tags}\n---\n# Tags\n\nBody text.\n", encoding="utf-8")
+    doc = one(page)
+    assert len(doc.tags) == MAX_DOCUMENT_TAGS and doc.tags[:2] == ["dup", "x" * MAX_TAG_CHARS]
+    assert any(f"the first {MAX_DOCUMENT_TAGS} are kept" in w for w in doc.warnings)
+
+
 def test_markdown_title_falls_back_to_stem() -> None:
     doc = one(DOCS / "release-notes.md")
     assert doc.title == "release-notes"

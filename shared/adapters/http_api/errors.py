@@ -111,6 +111,18 @@ class ErrorHandlers:
             exc.status_code, code, exc.msg if isinstance(exc.msg, str) else json.dumps(exc.msg)
         )
 
+    def too_deep(self, exc: RecursionError) -> Response[str]:
+        """JSON nested so deeply that the parser gives up (``[[[[...`` a thousand deep) is a bad request."""
+        try:
+            self.ctx.app.current_event.json_body  # noqa: B018 - does the body itself recurse too deeply?
+        except RecursionError:
+            return self.ctx.error(
+                HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is nested too deeply"
+            )
+        except Exception:
+            return self.unexpected(exc)  # the body has another problem; the recursion came from elsewhere
+        return self.unexpected(exc)
+
     def unexpected(self, exc: Exception) -> Response[str]:
         problem = self.wrong_body()
         if problem is not None:  # the framework failed parsing a body that is not JSON (multipart, ...)
@@ -143,6 +155,7 @@ def register_error_handlers(ctx: ApiContext) -> None:
         (RequestUnsupportedContentType, handlers.unsupported_type),
         (StoreError, handlers.store_down),
         (ServiceError, handlers.service_error),
+        (RecursionError, handlers.too_deep),
         (Exception, handlers.unexpected),
     ):
         app.exception_handler(exc_type)(handler)
