@@ -63,6 +63,14 @@ class QueryApi(Construct):
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
         )
+        self.api = self._rest_api(config)
+        self._gateway_responses(config)
+        self._routes(query_function=query_function, health_function=health_function)
+        self._usage_plan(config)
+        self._waf(config)
+        self._acknowledge_api()
+
+    def _rest_api(self, config: ApiConfig) -> apigw.RestApi:
         cors = (
             apigw.CorsOptions(
                 allow_origins=list(config.cors_allow_origins),
@@ -72,7 +80,7 @@ class QueryApi(Construct):
             if config.cors_allow_origins
             else None
         )
-        self.api = apigw.RestApi(
+        return apigw.RestApi(
             self,
             "Api",
             description="RAG Explorer: cited answers from your documentation",
@@ -104,6 +112,8 @@ class QueryApi(Construct):
                 throttling_burst_limit=config.stage_throttle_burst_limit,
             ),
         )
+
+    def _gateway_responses(self, config: ApiConfig) -> None:
         cors_headers = {"Access-Control-Allow-Origin": self._origin_header(config.cors_allow_origins)}
         self.api.add_gateway_response(
             "BadRequestBody",
@@ -123,6 +133,7 @@ class QueryApi(Construct):
                 response_headers=cors_headers if config.cors_allow_origins else None,
             )
 
+    def _routes(self, *, query_function: lambda_.IFunction, health_function: lambda_.IFunction) -> None:
         validator = self.api.add_request_validator(
             "BodyValidator", validate_request_body=True, validate_request_parameters=True
         )
@@ -155,6 +166,7 @@ class QueryApi(Construct):
         root.add_resource("openapi.json").add_method("GET", query, api_key_required=False)
         root.add_resource("docs").add_method("GET", query, api_key_required=False)
 
+    def _usage_plan(self, config: ApiConfig) -> None:
         self.api_key = self.api.add_api_key("ApiKey", description="RAG Explorer default API key")
         self.usage_plan = self.api.add_usage_plan(
             "UsagePlan",
@@ -167,6 +179,7 @@ class QueryApi(Construct):
         self.usage_plan.add_api_stage(stage=self.api.deployment_stage)
         self.usage_plan.add_api_key(self.api_key)
 
+    def _waf(self, config: ApiConfig) -> None:
         self.web_acl: wafv2.CfnWebACL | None = None
         if config.waf:
             self.web_acl = self._web_acl()
@@ -184,6 +197,7 @@ class QueryApi(Construct):
                 "abuse. The prod stage attaches one.",
             )
 
+    def _acknowledge_api(self) -> None:
         acknowledge(
             self.api,
             "AwsSolutions-APIG4",

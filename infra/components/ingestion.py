@@ -36,41 +36,8 @@ class Ingestion(Construct):
         placement: VpcPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            # AWS guidance: at least six times the function timeout, so retries do not overlap a run
-            visibility_timeout=Duration.seconds(config.ingest_timeout.to_seconds() * 6),
-            retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=config.ingest_max_receive_count
-            ),
-        )
-
-        # The bucket lives in the stateful stack. Notifications configured on an imported reference are
-        # applied by a custom resource in *this* stack (merging with any others), so that the stateful
-        # stack never depends on the queue.
-        bucket = s3.Bucket.from_bucket_name(self, "DocumentBucket", document_bucket_name)
-        destination = s3n.SqsDestination(self.queue)
-        bucket.add_event_notification(s3.EventType.OBJECT_CREATED, destination)
-        bucket.add_event_notification(s3.EventType.OBJECT_REMOVED, destination)
-        handler = Stack.of(self).node.try_find_child(NOTIFICATIONS_HANDLER_ID)
-        if handler is not None:
-            acknowledge(
-                handler,
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaBasicExecutionRole]",
-                "CDK's bucket notifications handler logs with the AWS basic execution policy.",
-            )
+        self._queues(config)
+        self._bucket_notifications(document_bucket_name)
 
         self.function = AppFunction(
             self,
@@ -95,3 +62,41 @@ class Ingestion(Construct):
                 report_batch_item_failures=True,
             )
         )
+
+    def _queues(self, config: FunctionsConfig) -> None:
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # AWS guidance: at least six times the function timeout, so retries do not overlap a run
+            visibility_timeout=Duration.seconds(config.ingest_timeout.to_seconds() * 6),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=config.ingest_max_receive_count
+            ),
+        )
+
+    def _bucket_notifications(self, document_bucket_name: str) -> None:
+        # The bucket lives in the stateful stack. Notifications configured on an imported reference are
+        # applied by a custom resource in *this* stack (merging with any others), so that the stateful
+        # stack never depends on the queue.
+        bucket = s3.Bucket.from_bucket_name(self, "DocumentBucket", document_bucket_name)
+        destination = s3n.SqsDestination(self.queue)
+        bucket.add_event_notification(s3.EventType.OBJECT_CREATED, destination)
+        bucket.add_event_notification(s3.EventType.OBJECT_REMOVED, destination)
+        handler = Stack.of(self).node.try_find_child(NOTIFICATIONS_HANDLER_ID)
+        if handler is not None:
+            acknowledge(
+                handler,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]",
+                "CDK's bucket notifications handler logs with the AWS basic execution policy.",
+            )

@@ -49,6 +49,21 @@ def app_metric(name: str, service: str, *, statistic: str = "Sum", label: str | 
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Metrics:
+    """The metrics the alarms and the dashboard share."""
+
+    latency: dict[str, cw.Metric]
+    api_5xx_rate: cw.MathExpression
+    failures_by_type: cw.MathExpression
+    llm_failures: cw.MathExpression
+    chunks: cw.Metric
+    documents_failed: cw.Metric
+    dlq_depth: cw.Metric
+    red: cw.Metric
+    yellow: cw.Metric
+
+
 class Monitoring(Construct):
     def __init__(
         self,
@@ -66,6 +81,15 @@ class Monitoring(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.topic = self._alarm_topic(config=config, removal_policy=removal_policy)
+        metrics = self._metrics(
+            services=services, api=api, dead_letter_queue=dead_letter_queue, domain=domain
+        )
+        self._alarms(metrics, query_alias=query_alias, config=config)
+        self.deployment_alarms = [self.query_errors_alarm, self.query_latency_alarm, self.api_5xx_alarm]
+        self._dashboard(metrics, services=services, functions=functions, api=api, queue=queue, domain=domain)
+
+    def _alarm_topic(self, *, config: MonitoringConfig, removal_policy: RemovalPolicy) -> sns.Topic:
         key = None
         if config.alarm_topic_cmk:
             key = kms.Key(
@@ -77,11 +101,18 @@ class Monitoring(Construct):
             )
             # CloudWatch publishes alarms to the encrypted topic (the AWS managed key would not allow it)
             key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
-        self.topic = sns.Topic(
+        return sns.Topic(
             self, "AlarmTopic", display_name="RAG Explorer alarms", enforce_ssl=True, master_key=key
         )
-        action = cw_actions.SnsAction(self.topic)
 
+    @staticmethod
+    def _metrics(
+        *,
+        services: ServiceNames,
+        api: apigw.RestApi,
+        dead_letter_queue: sqs.IQueue,
+        domain: opensearch.IDomain,
+    ) -> _Metrics:
         latency = {
             p: app_metric("QueryLatency", services.query, statistic=p, label=f"QueryLatency {p}")
             for p in ("p50", "p95", "p99")
@@ -111,65 +142,107 @@ class Monitoring(Construct):
         )
         red = domain.metric_cluster_status_red(statistic="Maximum", period=MINUTE)
         yellow = domain.metric_cluster_status_yellow(statistic="Maximum", period=MINUTE)
+        return _Metrics(
+            latency=latency,
+            api_5xx_rate=api_5xx_rate,
+            failures_by_type=failures_by_type,
+            llm_failures=llm_failures,
+            chunks=chunks,
+            documents_failed=documents_failed,
+            dlq_depth=dlq_depth,
+            red=red,
+            yellow=yellow,
+        )
 
-        def alarm(
-            alarm_id: str,
-            metric: cw.IMetric,
-            threshold: float,
-            description: str,
-            *,
-            periods: int = 1,
-            datapoints: int | None = None,
-        ) -> cw.Alarm:
-            created = cw.Alarm(
-                self,
-                alarm_id,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=periods,
-                datapoints_to_alarm=datapoints,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=description,
-            )
-            created.add_alarm_action(action)
-            created.add_ok_action(action)
-            return created
+    def _alarm(
+        self,
+        action: cw.IAlarmAction,
+        alarm_id: str,
+        metric: cw.IMetric,
+        threshold: float,
+        description: str,
+        *,
+        periods: int = 1,
+        datapoints: int | None = None,
+    ) -> cw.Alarm:
+        created = cw.Alarm(
+            self,
+            alarm_id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=periods,
+            datapoints_to_alarm=datapoints,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        created.add_alarm_action(action)
+        created.add_ok_action(action)
+        return created
 
-        self.query_latency_alarm = alarm(
+    def _alarms(self, metrics: _Metrics, *, query_alias: lambda_.Alias, config: MonitoringConfig) -> None:
+        action = cw_actions.SnsAction(self.topic)
+        self.query_latency_alarm = self._alarm(
+            action,
             "QueryLatencyAlarm",
-            latency["p99"],
+            metrics.latency["p99"],
             config.query_latency_p99_ms,
             f"Query latency p99 >= {config.query_latency_p99_ms} ms in 3 of 5 minutes",
             periods=5,
             datapoints=3,
         )
-        self.api_5xx_alarm = alarm(
+        self.api_5xx_alarm = self._alarm(
+            action,
             "Api5xxAlarm",
-            api_5xx_rate,
+            metrics.api_5xx_rate,
             config.api_5xx_rate_percent,
             f"API 5xx responses >= {config.api_5xx_rate_percent}% of requests in 3 of 5 minutes",
             periods=5,
             datapoints=3,
         )
-        self.query_errors_alarm = alarm(
+        self.query_errors_alarm = self._alarm(
+            action,
             "QueryErrorsAlarm",
             query_alias.metric_errors(period=MINUTE, statistic="Sum"),
             1,
             "The query function's live alias raised an unhandled error",
         )
-        self.dlq_alarm = alarm(
-            "DeadLetterQueueAlarm", dlq_depth, 1, "Ingest messages gave up and wait in the dead-letter queue"
+        self.dlq_alarm = self._alarm(
+            action,
+            "DeadLetterQueueAlarm",
+            metrics.dlq_depth,
+            1,
+            "Ingest messages gave up and wait in the dead-letter queue",
         )
-        self.ingest_failures_alarm = alarm(
-            "IngestFailuresAlarm", documents_failed, 1, "Documents failed to ingest (DocumentsFailed)"
+        self.ingest_failures_alarm = self._alarm(
+            action,
+            "IngestFailuresAlarm",
+            metrics.documents_failed,
+            1,
+            "Documents failed to ingest (DocumentsFailed)",
         )
-        self.cluster_red_alarm = alarm("ClusterRedAlarm", red, 1, "OpenSearch cluster status is red")
-        self.cluster_yellow_alarm = alarm(
-            "ClusterYellowAlarm", yellow, 1, "OpenSearch cluster status yellow for 10 minutes", periods=10
+        self.cluster_red_alarm = self._alarm(
+            action, "ClusterRedAlarm", metrics.red, 1, "OpenSearch cluster status is red"
         )
-        self.deployment_alarms = [self.query_errors_alarm, self.query_latency_alarm, self.api_5xx_alarm]
+        self.cluster_yellow_alarm = self._alarm(
+            action,
+            "ClusterYellowAlarm",
+            metrics.yellow,
+            1,
+            "OpenSearch cluster status yellow for 10 minutes",
+            periods=10,
+        )
 
+    def _dashboard(
+        self,
+        metrics: _Metrics,
+        *,
+        services: ServiceNames,
+        functions: dict[str, lambda_.IFunction],
+        api: apigw.RestApi,
+        queue: sqs.IQueue,
+        domain: opensearch.IDomain,
+    ) -> None:
         alarms = [
             self.query_latency_alarm,
             self.api_5xx_alarm,
@@ -183,9 +256,19 @@ class Monitoring(Construct):
         self.dashboard.add_widgets(
             cw.AlarmStatusWidget(title="Alarms", alarms=alarms, width=24, height=3),
         )
+        self.dashboard.add_widgets(*self._query_widgets(metrics, api=api))
         self.dashboard.add_widgets(
-            cw.GraphWidget(title="Query latency (ms)", left=list(latency.values()), width=8),
-            cw.GraphWidget(title="Query failures by type", left=[failures_by_type, llm_failures], width=8),
+            *self._ingest_and_search_widgets(metrics, services=services, queue=queue, domain=domain)
+        )
+        self.dashboard.add_widgets(*self._function_widgets(functions))
+
+    @staticmethod
+    def _query_widgets(metrics: _Metrics, *, api: apigw.RestApi) -> list[cw.IWidget]:
+        return [
+            cw.GraphWidget(title="Query latency (ms)", left=list(metrics.latency.values()), width=8),
+            cw.GraphWidget(
+                title="Query failures by type", left=[metrics.failures_by_type, metrics.llm_failures], width=8
+            ),
             cw.GraphWidget(
                 title="API requests and errors",
                 left=[
@@ -193,15 +276,20 @@ class Monitoring(Construct):
                     api.metric_client_error(period=MINUTE, statistic="Sum"),
                     api.metric_server_error(period=MINUTE, statistic="Sum"),
                 ],
-                right=[api_5xx_rate],
+                right=[metrics.api_5xx_rate],
                 width=8,
             ),
-        )
-        self.dashboard.add_widgets(
+        ]
+
+    @staticmethod
+    def _ingest_and_search_widgets(
+        metrics: _Metrics, *, services: ServiceNames, queue: sqs.IQueue, domain: opensearch.IDomain
+    ) -> list[cw.IWidget]:
+        return [
             cw.GraphWidget(
                 title="Ingest throughput",
-                left=[chunks, app_metric("DocumentsIndexed", services.ingest)],
-                right=[documents_failed, app_metric("DocumentsRemoved", services.ingest)],
+                left=[metrics.chunks, app_metric("DocumentsIndexed", services.ingest)],
+                right=[metrics.documents_failed, app_metric("DocumentsRemoved", services.ingest)],
                 width=8,
             ),
             cw.GraphWidget(
@@ -209,34 +297,35 @@ class Monitoring(Construct):
                 left=[
                     queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=MINUTE)
                 ],
-                right=[dlq_depth],
+                right=[metrics.dlq_depth],
                 width=8,
             ),
             cw.GraphWidget(
                 title="OpenSearch cluster status",
-                left=[red, yellow],
+                left=[metrics.red, metrics.yellow],
                 right=[
                     domain.metric_free_storage_space(period=MINUTE),
                     domain.metric_nodes(statistic="Minimum", period=MINUTE),
                 ],
                 width=8,
             ),
-        )
-        self.dashboard.add_widgets(
-            *[
-                cw.GraphWidget(
-                    title=f"{name} function",
-                    left=[
-                        fn.metric_invocations(period=MINUTE),
-                        fn.metric_errors(period=MINUTE),
-                        fn.metric_throttles(period=MINUTE),
-                    ],
-                    right=[fn.metric_duration(period=MINUTE, statistic="p95")],
-                    width=8,
-                )
-                for name, fn in functions.items()
-            ]
-        )
+        ]
+
+    @staticmethod
+    def _function_widgets(functions: dict[str, lambda_.IFunction]) -> list[cw.IWidget]:
+        return [
+            cw.GraphWidget(
+                title=f"{name} function",
+                left=[
+                    fn.metric_invocations(period=MINUTE),
+                    fn.metric_errors(period=MINUTE),
+                    fn.metric_throttles(period=MINUTE),
+                ],
+                right=[fn.metric_duration(period=MINUTE, statistic="p95")],
+                width=8,
+            )
+            for name, fn in functions.items()
+        ]
 
 
 class CanaryDeployment(Construct):

@@ -39,6 +39,28 @@ class Network(Construct):
         super().__init__(scope, construct_id)
         cidr = "10.40.0.0/16"
         private = ec2.SubnetType.PRIVATE_WITH_EGRESS if nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
+        self.vpc = self._vpc(
+            cidr=cidr,
+            private=private,
+            max_azs=max_azs,
+            nat_gateways=nat_gateways,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        self.function_subnets = ec2.SubnetSelection(subnet_type=private)
+        self.eni_policy = self._eni_policy()
+        self._interface_endpoints(cidr=cidr, private=private, interface_endpoints=interface_endpoints)
+
+    def _vpc(
+        self,
+        *,
+        cidr: str,
+        private: ec2.SubnetType,
+        max_azs: int,
+        nat_gateways: int,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> ec2.Vpc:
         subnets = [ec2.SubnetConfiguration(name="private", subnet_type=private, cidr_mask=22)]
         if nat_gateways:
             subnets.append(
@@ -47,7 +69,7 @@ class Network(Construct):
         self.flow_log_group = logs.LogGroup(
             self, "FlowLogs", retention=log_retention, removal_policy=removal_policy
         )
-        self.vpc = ec2.Vpc(
+        return ec2.Vpc(
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(cidr),
@@ -65,10 +87,11 @@ class Network(Construct):
                 )
             },
         )
-        self.function_subnets = ec2.SubnetSelection(subnet_type=private)
+
+    def _eni_policy(self) -> iam.ManagedPolicy:
         # What Lambda needs to attach a function to the VPC: one reviewed customer managed policy for all
         # functions, instead of AWS's AWSLambdaVPCAccessExecutionRole on each role.
-        self.eni_policy = iam.ManagedPolicy(
+        eni_policy = iam.ManagedPolicy(
             self,
             "FunctionNetworkInterfaces",
             description="RAG Explorer functions: create, describe and delete their VPC network interfaces",
@@ -87,12 +110,16 @@ class Network(Construct):
             ],
         )
         acknowledge(
-            self.eni_policy,
+            eni_policy,
             "AwsSolutions-IAM5[Resource::*]",
             "Lambda creates the ENIs of VPC functions itself; EC2's Describe* calls take no resource ARN and "
             "the interfaces do not exist before Lambda creates them.",
         )
+        return eni_policy
 
+    def _interface_endpoints(
+        self, *, cidr: str, private: ec2.SubnetType, interface_endpoints: Sequence[str]
+    ) -> None:
         # HTTPS from inside the VPC (a literal CIDR: the VPC's CIDR token would be opaque to cdk-nag)
         self.endpoint_security_group = ec2.SecurityGroup(
             self,

@@ -36,24 +36,7 @@ class QueryFunctions(Construct):
         placement: VpcPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.llm_secret = secretsmanager.Secret(
-            self,
-            "LlmSecret",
-            description="RAG Explorer: API keys of LLM answer providers, a JSON object "
-            '({"openai_api_key": "..."}); read by the query function only',
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template=json.dumps({"openai_api_key": ""}),
-                generate_string_key="unused",
-                exclude_punctuation=True,
-            ),
-            removal_policy=removal_policy,
-        )
-        acknowledge(
-            self.llm_secret,
-            "AwsSolutions-SMG4",
-            "Third-party LLM API keys are issued and rotated by their provider; operators store the new key "
-            "with put-secret-value. There is nothing Secrets Manager could rotate on its own.",
-        )
+        self.llm_secret = self._llm_secret(removal_policy)
         self.query = AppFunction(
             self,
             "Query",
@@ -84,6 +67,30 @@ class QueryFunctions(Construct):
         self.live = lambda_.Alias(
             self, "Live", alias_name=LIVE_ALIAS, version=self.query.function.current_version
         )
+        self._grant_secret_to_query_only()
+
+    def _llm_secret(self, removal_policy: RemovalPolicy) -> secretsmanager.Secret:
+        llm_secret = secretsmanager.Secret(
+            self,
+            "LlmSecret",
+            description="RAG Explorer: API keys of LLM answer providers, a JSON object "
+            '({"openai_api_key": "..."}); read by the query function only',
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps({"openai_api_key": ""}),
+                generate_string_key="unused",
+                exclude_punctuation=True,
+            ),
+            removal_policy=removal_policy,
+        )
+        acknowledge(
+            llm_secret,
+            "AwsSolutions-SMG4",
+            "Third-party LLM API keys are issued and rotated by their provider; operators store the new key "
+            "with put-secret-value. There is nothing Secrets Manager could rotate on its own.",
+        )
+        return llm_secret
+
+    def _grant_secret_to_query_only(self) -> None:
         self.llm_secret.grant_read(self.query.role)
         # readable only by the query function: deny every other principal, whatever its IAM policies say
         self.llm_secret.add_to_resource_policy(

@@ -49,11 +49,46 @@ class SearchDomain(Construct):
         self.index_replicas = config.index_replicas
         stack = Stack.of(self)
 
+        domain_security_groups, placement = self._security_groups(network)
+        vpc = network.vpc if network else None
+
+        # the bootstrap function's role is the domain's master user
+        self.bootstrap = AppFunction(
+            self,
+            "Bootstrap",
+            code=lambda_.Code.from_asset(str(BOOTSTRAP_CODE), exclude=["__pycache__", "*.pyc"]),
+            handler="index.on_event",
+            description="RAG Explorer: OpenSearch role mappings, index template, audit config",
+            memory_size=256,
+            timeout=Duration.minutes(5),
+            environment={},
+            log_retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+            placement=placement,
+            tracing=False,
+        )
+
+        logs_policy = self._log_groups(stack, log_retention=log_retention, removal_policy=removal_policy)
+        self.domain = self._domain(
+            config=config,
+            removal_policy=removal_policy,
+            network=network,
+            domain_security_groups=domain_security_groups,
+        )
+        self._access_policy(stack)
+        self.domain.node.add_dependency(logs_policy)
+
+        self.grant_http(self.bootstrap.role, policy_owner=self.bootstrap)
+        self.provider = self._provider(log_retention)
+        self._acknowledge_domain(config, vpc=vpc)
+
+    def _security_groups(
+        self, network: Network | None
+    ) -> tuple[list[ec2.ISecurityGroup], VpcPlacement | None]:
         # clients (the functions) join this group; the domain accepts HTTPS from it only
         self.client_security_group: ec2.SecurityGroup | None = None
         domain_security_groups: list[ec2.ISecurityGroup] = []
         placement: VpcPlacement | None = None
-        vpc = network.vpc if network else None
         if network is not None:
             self.client_security_group = ec2.SecurityGroup(
                 self,
@@ -73,29 +108,17 @@ class SearchDomain(Construct):
             )
             domain_security_groups.append(domain_sg)
             placement = network.placement(self.client_security_group)
+        return domain_security_groups, placement
 
-        # the bootstrap function's role is the domain's master user
-        self.bootstrap = AppFunction(
-            self,
-            "Bootstrap",
-            code=lambda_.Code.from_asset(str(BOOTSTRAP_CODE), exclude=["__pycache__", "*.pyc"]),
-            handler="index.on_event",
-            description="RAG Explorer: OpenSearch role mappings, index template, audit config",
-            memory_size=256,
-            timeout=Duration.minutes(5),
-            environment={},
-            log_retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-            placement=placement,
-            tracing=False,
-        )
-
+    def _log_groups(
+        self, stack: Stack, *, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy
+    ) -> logs.ResourcePolicy:
         self.log_groups = {
             name: logs.LogGroup(self, f"{name}Logs", retention=log_retention, removal_policy=removal_policy)
             for name in ("SlowSearch", "SlowIndex", "Application", "Audit")
         }
         # a plain AWS::Logs::ResourcePolicy instead of the custom resource CDK would add for it
-        logs_policy = logs.ResourcePolicy(
+        return logs.ResourcePolicy(
             self,
             "LogPublishing",
             policy_statements=[
@@ -108,12 +131,20 @@ class SearchDomain(Construct):
             ],
         )
 
+    def _domain(
+        self,
+        *,
+        config: SearchConfig,
+        removal_policy: RemovalPolicy,
+        network: Network | None,
+        domain_security_groups: list[ec2.ISecurityGroup],
+    ) -> opensearch.Domain:
         zone_awareness = (
             opensearch.ZoneAwarenessConfig(enabled=True, availability_zone_count=config.zone_awareness_azs)
             if config.zone_awareness_azs
             else opensearch.ZoneAwarenessConfig(enabled=False)
         )
-        self.domain = opensearch.Domain(
+        return opensearch.Domain(
             self,
             "Domain",
             version=ENGINE_VERSION,
@@ -148,10 +179,12 @@ class SearchDomain(Construct):
             suppress_logs_resource_policy=True,
             enable_version_upgrade=True,
             removal_policy=removal_policy,
-            vpc=vpc,
+            vpc=network.vpc if network else None,
             vpc_subnets=[network.function_subnets] if network else None,
             security_groups=domain_security_groups or None,
         )
+
+    def _access_policy(self, stack: Stack) -> None:
         cfn_domain = self.domain.node.default_child
         assert isinstance(cfn_domain, opensearch.CfnDomain)
         cfn_domain.override_logical_id(DOMAIN_LOGICAL_ID)
@@ -166,10 +199,9 @@ class SearchDomain(Construct):
                 )
             ]
         ).to_json()
-        self.domain.node.add_dependency(logs_policy)
 
-        self.grant_http(self.bootstrap.role, policy_owner=self.bootstrap)
-        self.provider = cr.Provider(
+    def _provider(self, log_retention: logs.RetentionDays) -> cr.Provider:
+        provider = cr.Provider(
             self,
             "BootstrapProvider",
             on_event_handler=self.bootstrap.function,
@@ -178,16 +210,19 @@ class SearchDomain(Construct):
             ),
         )
         acknowledge(
-            self.provider,
+            provider,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
             "AWSLambdaBasicExecutionRole]",
             "CDK's custom resource provider framework function logs with the AWS basic execution policy.",
         )
         acknowledge_wildcard_resource(
-            self.provider,
+            provider,
             f"{self.bootstrap.function.function_arn}:*",
             "The provider framework invokes any version of the bootstrap function (lambda:InvokeFunction).",
         )
+        return provider
+
+    def _acknowledge_domain(self, config: SearchConfig, *, vpc: ec2.IVpc | None) -> None:
         if vpc is None:
             acknowledge(
                 self.domain,

@@ -14,6 +14,7 @@ from infra import bundling
 from infra.components.api import QueryApi
 from infra.components.ingestion import Ingestion
 from infra.components.monitoring import CanaryDeployment, Monitoring, ServiceNames
+from infra.components.network import VpcPlacement
 from infra.components.query import QueryFunctions
 from infra.components.search import SearchAccess
 from infra.config import StageConfig
@@ -43,34 +44,65 @@ class StatelessStack(Stack):
             termination_protection=config.termination_protection,
             **kwargs,
         )
-        documents, search, network = stateful.documents, stateful.search, stateful.network
+        network, search = stateful.network, stateful.search
         placement = (
             network.placement(search.client_security_group)
             if network and search.client_security_group
             else None
         )
+        ingestion, functions = self._functions(
+            config=config, stateful=stateful, placement=placement, cache_dir=cache_dir
+        )
+        self._grant_access(stateful=stateful, ingestion=ingestion, functions=functions)
 
+        api = QueryApi(
+            self,
+            "Api",
+            query_function=functions.live,
+            health_function=functions.health.function,
+            config=config.api,
+            log_retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        monitoring = self._monitoring(
+            config=config, stateful=stateful, ingestion=ingestion, functions=functions, api=api
+        )
+        if config.monitoring.canary:
+            CanaryDeployment(
+                self, "QueryDeployment", alias=functions.live, alarms=monitoring.deployment_alarms
+            )
+        self._outputs(ingestion=ingestion, functions=functions, api=api, monitoring=monitoring)
+
+    @staticmethod
+    def _environment(stateful: StatefulStack, service: str) -> dict[str, str]:
+        return {
+            "RAG_EXPLORER_STORE": "opensearch",
+            "RAG_EXPLORER_OPENSEARCH_URL": stateful.search.endpoint_url,
+            "RAG_EXPLORER_OPENSEARCH_AUTH": "sigv4",
+            "RAG_EXPLORER_OPENSEARCH_INDEX": stateful.search.index_name,
+            "RAG_EXPLORER_DOCUMENT_BUCKET": stateful.documents.bucket.bucket_name,
+            "RAG_EXPLORER_HOME": "/tmp/rag-explorer",  # noqa: S108 - Lambda's only writable folder
+            "POWERTOOLS_SERVICE_NAME": service,
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+        }
+
+    def _functions(
+        self,
+        *,
+        config: StageConfig,
+        stateful: StatefulStack,
+        placement: VpcPlacement | None,
+        cache_dir: Path,
+    ) -> tuple[Ingestion, QueryFunctions]:
         def code(name: str) -> lambda_.Code:
             return bundling.function_code(name, cache_dir=cache_dir)
-
-        def environment(service: str) -> dict[str, str]:
-            return {
-                "RAG_EXPLORER_STORE": "opensearch",
-                "RAG_EXPLORER_OPENSEARCH_URL": search.endpoint_url,
-                "RAG_EXPLORER_OPENSEARCH_AUTH": "sigv4",
-                "RAG_EXPLORER_OPENSEARCH_INDEX": search.index_name,
-                "RAG_EXPLORER_DOCUMENT_BUCKET": documents.bucket.bucket_name,
-                "RAG_EXPLORER_HOME": "/tmp/rag-explorer",  # noqa: S108 - Lambda's only writable folder
-                "POWERTOOLS_SERVICE_NAME": service,
-                "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
-            }
 
         ingestion = Ingestion(
             self,
             "Ingestion",
-            document_bucket_name=documents.bucket.bucket_name,
+            document_bucket_name=stateful.documents.bucket.bucket_name,
             code=code("ingest"),
-            environment=environment(SERVICES.ingest),
+            environment=self._environment(stateful, SERVICES.ingest),
             config=config.functions,
             log_retention=config.log_retention,
             placement=placement,
@@ -80,14 +112,19 @@ class StatelessStack(Stack):
             "QueryFunctions",
             query_code=code("query"),
             health_code=code("health"),
-            environment=environment(SERVICES.query),
+            environment=self._environment(stateful, SERVICES.query),
             config=config.functions,
             log_retention=config.log_retention,
             removal_policy=config.removal_policy,
             placement=placement,
         )
         functions.health.function.add_environment("POWERTOOLS_SERVICE_NAME", SERVICES.health)
+        return ingestion, functions
 
+    def _grant_access(
+        self, *, stateful: StatefulStack, ingestion: Ingestion, functions: QueryFunctions
+    ) -> None:
+        documents, search = stateful.documents, stateful.search
         # access: IAM first, then the fine-grained roles inside the domain
         documents.grant_read_documents(ingestion.function.role, policy_owner=ingestion.function)
         documents.grant_check_bucket(functions.health.role)
@@ -102,16 +139,16 @@ class StatelessStack(Stack):
             writers=[ingestion.function.role],
         )
 
-        api = QueryApi(
-            self,
-            "Api",
-            query_function=functions.live,
-            health_function=functions.health.function,
-            config=config.api,
-            log_retention=config.log_retention,
-            removal_policy=config.removal_policy,
-        )
-        monitoring = Monitoring(
+    def _monitoring(
+        self,
+        *,
+        config: StageConfig,
+        stateful: StatefulStack,
+        ingestion: Ingestion,
+        functions: QueryFunctions,
+        api: QueryApi,
+    ) -> Monitoring:
+        return Monitoring(
             self,
             "Monitoring",
             services=SERVICES,
@@ -124,15 +161,14 @@ class StatelessStack(Stack):
             api=api.api,
             queue=ingestion.queue,
             dead_letter_queue=ingestion.dead_letter_queue,
-            domain=search.domain,
+            domain=stateful.search.domain,
             config=config.monitoring,
             removal_policy=config.removal_policy,
         )
-        if config.monitoring.canary:
-            CanaryDeployment(
-                self, "QueryDeployment", alias=functions.live, alarms=monitoring.deployment_alarms
-            )
 
+    def _outputs(
+        self, *, ingestion: Ingestion, functions: QueryFunctions, api: QueryApi, monitoring: Monitoring
+    ) -> None:
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL: POST {ApiUrl}query")
         CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)
         CfnOutput(
