@@ -1,10 +1,17 @@
-"""What the CLI prints for people (``--json`` prints the models instead)."""
+"""What the CLI prints for people (``--json`` prints the models instead, as exact JSON).
+
+Everything printed for people goes through :func:`echo` or :func:`secho`, which drop terminal escape
+sequences and control characters: file names, document text and answers come from whoever wrote the
+documents, and printed raw they could clear the screen, fake report lines or set the window title.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from shared.text import printable
 
 if TYPE_CHECKING:
     from shared.evaluation import EvalSummary
@@ -30,13 +37,28 @@ EVAL_METRICS = (
 )
 
 
+def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    click.echo(printable(message), err=err, nl=nl)
+
+
+def secho(message: str = "", *, err: bool = False, nl: bool = True, **styles: Any) -> None:
+    click.secho(printable(message), err=err, nl=nl, **styles)
+
+
+class UserError(click.ClickException):
+    """A user error (exit 1, ``Error: message``), its message safe to print."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
+
+
 def print_ingest(s: IngestSummary) -> None:
     for f in s.files:
         if f.status in ("error", "skipped", "removed"):
-            click.echo(f"  {f.status:8} {f.path}: {f.reason}")
+            echo(f"  {f.status:8} {f.path}: {f.reason}")
         for w in f.warnings:
-            click.echo(f"  warning  {f.path}: {w}")
-    click.echo(
+            echo(f"  warning  {f.path}: {w}")
+    echo(
         f"{s.files_seen} files: {s.files_indexed} indexed, {s.files_unchanged} unchanged, "
         f"{s.files_skipped} skipped, {s.files_failed} failed; {s.documents_indexed} documents, "
         f"{s.chunks_added} chunks embedded"
@@ -49,85 +71,86 @@ def print_blocks(text: str, indent: str = "  ") -> None:
     """Prose wrapped to the terminal; code blocks, lists and tables verbatim, as the answer holds them."""
     from shared.text import split_blocks
 
+    text = printable(text)
     for i, (kind, start, end) in enumerate(split_blocks(text)):
         if i:
-            click.echo()
+            echo()
         block = text[start:end]
         if kind == "prose":
-            click.echo(click.wrap_text(block, width=100, initial_indent=indent, subsequent_indent=indent))
+            echo(click.wrap_text(block, width=100, initial_indent=indent, subsequent_indent=indent))
         else:
             for line in block.split("\n"):
-                click.echo(indent + line)
+                echo(indent + line)
 
 
 def print_answer(r: AskResponse) -> None:
     if r.decision == "answer":
-        click.secho(f"Answer (confidence {r.confidence:.2f}, {r.provider})", bold=True)
+        secho(f"Answer (confidence {r.confidence:.2f}, {r.provider})", bold=True)
         print_blocks(r.answer or "")
-        click.echo()
-        click.secho("Sources", bold=True)
+        echo()
+        secho("Sources", bold=True)
         for c in r.citations:
             where = c.source + (f" (page {c.page})" if c.page else "")
-            click.echo(f"  [{c.n}] {c.location} — {where}" if c.location else f"  [{c.n}] {where}")
-            click.echo(
+            echo(f"  [{c.n}] {c.location} — {where}" if c.location else f"  [{c.n}] {where}")
+            echo(
                 click.wrap_text(
                     f'"{c.quote}"', width=100, initial_indent="      ", subsequent_indent="      "
                 )
             )
     else:
-        click.secho(f"No answer (confidence {r.confidence:.2f})", bold=True)
+        secho(f"No answer (confidence {r.confidence:.2f})", bold=True)
         if r.escalation:
-            click.echo(click.wrap_text(r.escalation, width=100, initial_indent="  ", subsequent_indent="  "))
-        click.echo("Why:")
+            echo(click.wrap_text(r.escalation, width=100, initial_indent="  ", subsequent_indent="  "))
+        echo("Why:")
         for reason in r.reasons:
-            click.echo(f"  - {reason}")
+            echo(f"  - {reason}")
 
 
 def print_hits(response: SearchResponse) -> None:
     if not response.hits:
-        click.echo("No matches.")
+        echo("No matches.")
     for i, h in enumerate(response.hits, start=1):
         heading = " › ".join(h.heading_path)
-        click.secho(f"{i:>2}. {h.score:.4f}  {h.source}" + (f"  [{heading}]" if heading else ""), bold=True)
+        secho(f"{i:>2}. {h.score:.4f}  {h.source}" + (f"  [{heading}]" if heading else ""), bold=True)
         snippet = " ".join(h.text.split())
-        click.echo("    " + (snippet[:240] + "…" if len(snippet) > 240 else snippet))
+        echo("    " + (snippet[:240] + "…" if len(snippet) > 240 else snippet))
 
 
 def print_remote_health(endpoint: str | None, health: dict[str, Any]) -> None:
     store, embedder = health.get("store") or {}, health.get("embedder") or {}
-    click.echo(f"endpoint:  {endpoint}")
-    click.echo(f"status:    {health.get('status')} (version {health.get('version')})")
-    click.echo(
+    echo(f"endpoint:  {endpoint}")
+    echo(f"status:    {health.get('status')} (version {health.get('version')})")
+    echo(
         f"store:     {store.get('backend')} {store.get('status')}: {store.get('documents')} documents, "
         f"{store.get('chunks')} chunks"
     )
-    click.echo(f"embedder:  {embedder.get('name')} ({embedder.get('status')})")
+    echo(f"embedder:  {embedder.get('name')} ({embedder.get('status')})")
     if health.get("failing"):
-        click.echo(f"failing:   {', '.join(health['failing'])}")
+        echo(f"failing:   {', '.join(health['failing'])}")
 
 
 def print_status(st: StatusResponse) -> None:
-    click.echo(f"home:      {st.home}")
-    click.echo(f"store:     {st.store_path}")
-    click.echo(f"embedder:  {st.embedder} ({st.embedder_dimension} dimensions)")
-    click.echo(f"documents: {st.documents}")
-    click.echo(f"chunks:    {st.chunks} (BM25: {st.lexical_chunks})")
-    click.echo(
+    echo(f"home:      {st.home}")
+    echo(f"store:     {st.store_path}")
+    echo(f"embedder:  {st.embedder} ({st.embedder_dimension} dimensions)")
+    echo(f"documents: {st.documents}")
+    echo(f"chunks:    {st.chunks} (BM25: {st.lexical_chunks})")
+    echo(
         f"health:    {'ok' if st.health.ok else 'PROBLEM'}"
         + (f" — {st.health.detail}" if st.health.detail else "")
     )
 
 
 def print_eval(summary: EvalSummary, values: dict[str, Any], where: str) -> None:
-    click.echo(
+    echo(
         f"{summary.questions} questions ({summary.answerable} answerable, {summary.out_of_scope} out of "
         f"scope, {summary.errors} errors) against {where}"
     )
     for key in EVAL_METRICS:
         value = values[key]
-        click.echo(f"  {key:20} {'-' if value is None else value}")
+        echo(f"  {key:20} {'-' if value is None else value}")
     if summary.reliability:
-        click.echo("  reliability (answers): confidence bin, answers, mean confidence, correct")
+        echo("  reliability (answers): confidence bin, answers, mean confidence, correct")
         for b in summary.reliability:
             bounds = f"[{b.low:.1f}, {b.high:.1f})"
-            click.echo(f"    {bounds}  {b.count:4d}  {b.mean_confidence:.3f}  {b.accuracy:.3f}")
+            echo(f"    {bounds}  {b.count:4d}  {b.mean_confidence:.3f}  {b.accuracy:.3f}")

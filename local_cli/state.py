@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from local_cli.output import UserError
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -49,7 +51,7 @@ class State:
 
     def local_only(self, command: str) -> RagService:
         if self.remote:
-            raise click.ClickException(
+            raise UserError(
                 f"`{command}` works on the local index; to update the cloud index, upload documents with "
                 "`rag-explorer push` (or drop --endpoint / RAG_EXPLORER_ENDPOINT)"
             )
@@ -79,7 +81,7 @@ class user_errors:
         from shared.errors import RagExplorerError
 
         if isinstance(exc, RagExplorerError):
-            raise click.ClickException(str(exc)) from exc
+            raise UserError(str(exc)) from exc
 
 
 def json_option(f: F) -> F:
@@ -122,7 +124,7 @@ def _read_batch(path: Path, key_names: tuple[str, ...]) -> Iterator[tuple[Any, s
     try:
         fh = path.open(encoding="utf-8")
     except OSError as exc:
-        raise click.ClickException(f"cannot read batch file {path}: {exc.strerror or exc}") from exc
+        raise UserError(f"cannot read batch file {path}: {exc.strerror or exc}") from exc
     with fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():

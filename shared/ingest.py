@@ -33,8 +33,11 @@ class _Pending:
 
 
 def source_for(path: Path) -> str:
-    """The identity of a file in the index: its absolute, normalised path."""
-    return str(path.expanduser().resolve())
+    """The identity of a file in the index: its absolute, normalised path (a looping link: as given)."""
+    try:
+        return str(path.expanduser().resolve())
+    except RuntimeError:  # a symlink loop; link_problem reports it as skipped
+        return str(path.expanduser().absolute())
 
 
 class Ingestor:
@@ -74,8 +77,9 @@ class Ingestor:
         summary = IngestSummary()
         known = self.store.source_hashes()
         todo = list(files) if files is not None else list(iter_files(paths))
+        folders = [p for p in paths if p.is_dir()]
         for path in todo:
-            report = self._ingest_file(path, known)
+            report = self._ingest_file(path, known, folders)
             self._add(summary, report)
             if on_file:
                 on_file(path, report)
@@ -110,10 +114,13 @@ class Ingestor:
         else:
             summary.files_failed += 1
 
-    def _ingest_file(self, path: Path, known: dict[str, str]) -> FileReport:
-        from shared.loaders import load_file
+    def _ingest_file(self, path: Path, known: dict[str, str], folders: Sequence[Path] = ()) -> FileReport:
+        from shared.loaders import link_problem, load_file
 
         shown = str(path)
+        problem = link_problem(path, folders)
+        if problem is not None:
+            return FileReport(path=shown, status="skipped", reason=problem)
         try:
             # BEIR-style JSON Lines keep their own ids as sources; other files are identified by path
             docs = load_file(path, max_bytes=self.max_file_bytes, source=source_for(path), limits=self.limits)

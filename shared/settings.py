@@ -157,6 +157,23 @@ class Settings(BaseModel):
         return int(self.max_file_mb * 1024 * 1024)
 
 
+#: Fields that hold secrets (``repr=False``): never printed, logged or echoed in an error.
+SECRET_FIELDS = frozenset(name for name, field in Settings.model_fields.items() if field.repr is False)
+MASK = "***"
+
+
+def masked(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every set secret replaced by :data:`MASK`, for showing to people."""
+    return {k: (MASK if k in SECRET_FIELDS and v else v) for k, v in values.items()}
+
+
+def _problems(exc: ValidationError) -> str:
+    """A validation error without the offending values (which may be secrets): field and message."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+    )
+
+
 #: Every default in one place: constructors in the core take their defaults from here, never restate them.
 DEFAULTS = Settings()
 
@@ -202,10 +219,7 @@ def load_settings(
     try:
         return Settings(**merged)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        raise ConfigError(f"invalid settings: {_problems(exc)}") from None
 
 
 def save_settings_file(home: Path, values: Mapping[str, Any]) -> Path:
@@ -213,7 +227,10 @@ def save_settings_file(home: Path, values: Mapping[str, Any]) -> Path:
     home = home.expanduser()
     current = _from_file(home)
     current.update(values)
-    Settings(home=home, **current)  # validate before writing
+    try:
+        Settings(home=home, **current)  # validate before writing
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {_problems(exc)}") from None
     home.mkdir(parents=True, exist_ok=True)
     path = home / SETTINGS_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -238,3 +238,27 @@ def _line_kind(line: str, *, after_blank: bool) -> BlockKind:
 def introduces_block(sentence: str) -> bool:
     """Whether a sentence leads into what follows it ("run the following:", "for example:")."""
     return sentence.rstrip().endswith(":")
+
+
+# Terminal control: escape sequences (CSI ``ESC [ ... final``, OSC/DCS/APC/PM ``ESC ] ... BEL|ST``, and
+# two-character ``ESC x``), the C0 and C1 control characters but tab and newline (a carriage return can
+# overwrite a printed line), and the bidirectional overrides that reorder what a line appears to say.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]).{0,1024}?(?:\x07|\x1b\\|\x9c)"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|\x1b[ -/]*[0-~]?",
+    re.DOTALL,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print to a terminal: no escape sequences or control characters but tab and newline.
+
+    File names and document text come from whoever wrote the documents; printed raw, they can clear the
+    screen, fake output lines or set the window title.
+    """
+    if text.isprintable():
+        return text
+    return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))

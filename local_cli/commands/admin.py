@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from local_cli.output import print_remote_health, print_status
+from local_cli.output import UserError, echo, print_remote_health, print_status
 from local_cli.state import State, emit, json_option, user_errors
 
 
@@ -68,7 +68,7 @@ def providers(state: State, check: bool, as_json: bool) -> None:
         click.echo(json.dumps({"providers": rows}, indent=2))
         return
     for row in rows:
-        click.echo(f"{'ok  ' if row['ok'] else 'FAIL'} {row['provider']}: {row['detail']}")
+        echo(f"{'ok  ' if row['ok'] else 'FAIL'} {row['provider']}: {row['detail']}")
 
 
 @click.command()
@@ -81,7 +81,7 @@ def configure(
     state: State, endpoint: str | None, api_key: str | None, pairs: tuple[str, ...], as_json: bool
 ) -> None:
     """Write settings to <home>/settings.json (validated; the file is private to you)."""
-    from shared.settings import Settings, resolve_home, save_settings_file
+    from shared.settings import Settings, masked, resolve_home, save_settings_file
 
     values: dict[str, Any] = {}
     if endpoint is not None:
@@ -96,15 +96,13 @@ def configure(
     if not values:
         raise click.UsageError("nothing to configure: give --endpoint, --api-key or --set KEY=VALUE")
     home = resolve_home(state.home)
-    try:
+    with user_errors():
         path = save_settings_file(home, values)
-    except ValueError as exc:
-        raise click.ClickException(f"invalid settings: {exc}") from exc
-    shown = {k: ("***" if k.endswith("key") and v else v) for k, v in values.items()}
+    shown = masked(values)
     if as_json:
         click.echo(json.dumps({"settings_file": str(path), "updated": shown}, indent=2))
     else:
-        click.echo(f"updated {path}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        echo(f"updated {path}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
 
 
 @click.command()
@@ -170,27 +168,23 @@ def serve(
     try:
         gateway = Gateway.from_options(api_key_file, api_keys, rate_limit)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     service = state.local_only("serve")
     with user_errors():
         service.embedder.embed_query("warm up")  # load the model before the first request
         try:
             service.store  # noqa: B018 - open the index (or fail now on a bad one)
         except StoreUnavailableError as exc:
-            click.echo(
-                f"warning: the store is unavailable ({exc}); requests get 503 until it is back", err=True
-            )
+            echo(f"warning: the store is unavailable ({exc}); requests get 503 until it is back", err=True)
 
     from shared.adapters.http_api import create_app
 
     app = create_app(service)
     try:
-        server = make_server(
-            host, port, app.resolve, log=lambda line: click.echo(line, err=True), gateway=gateway
-        )
+        server = make_server(host, port, app.resolve, log=lambda line: echo(line, err=True), gateway=gateway)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    click.echo(
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    echo(
         f"RAG Explorer API on {server.url} (docs: {server.url}/docs, store: {service.settings.store}); "
         f"{gateway.describe()}; press Ctrl-C to stop",
         err=True,
@@ -201,4 +195,4 @@ def serve(
         pass
     finally:
         server.server_close()
-    click.echo("stopped", err=True)
+    echo("stopped", err=True)

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from local_cli.output import print_ingest
+from local_cli.output import UserError, echo, print_ingest
 from local_cli.state import State, emit, json_option, user_errors
+from shared.text import printable
 
 
 @click.command()
@@ -38,7 +39,7 @@ def ingest(state: State, paths: tuple[Path, ...], prune: bool, strict: bool, as_
             label="Ingesting",
             file=sys.stderr,
             show_pos=True,
-            item_show_func=lambda p: p.name if p else "",
+            item_show_func=lambda p: printable(p.name) if p else "",
         ) as bar:
             summary = service.ingest(
                 list(paths), prune=prune, files=files, on_file=lambda p, _r: bar.update(1, p)
@@ -48,7 +49,7 @@ def ingest(state: State, paths: tuple[Path, ...], prune: bool, strict: bool, as_
     else:
         print_ingest(summary)
     if strict and summary.files_failed:
-        raise click.ClickException(f"{summary.files_failed} file(s) failed to load")
+        raise UserError(f"{summary.files_failed} file(s) failed to load")
 
 
 @click.command()
@@ -64,12 +65,12 @@ def remove(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
         emit(summary)
         return
     for s in summary.sources_removed:
-        click.echo(f"removed   {s}")
+        echo(f"removed   {s}")
     for s in summary.not_found:
-        click.echo(f"not found {s}")
-    click.echo(f"{len(summary.sources_removed)} documents, {summary.chunks_removed} chunks removed")
+        echo(f"not found {s}")
+    echo(f"{len(summary.sources_removed)} documents, {summary.chunks_removed} chunks removed")
     if summary.not_found and not summary.sources_removed:
-        raise click.ClickException("none of the given paths is in the index")
+        raise UserError("none of the given paths is in the index")
 
 
 @click.command()
@@ -92,9 +93,7 @@ def push(path: Path, bucket: str, prefix: str, delete: bool, dry_run: bool, as_j
 
     def show(item: Any) -> None:
         if not as_json and item.action != "unchanged":
-            click.echo(
-                f"  {item.action:9} s3://{bucket}/{item.key}" + (f": {item.reason}" if item.reason else "")
-            )
+            echo(f"  {item.action:9} s3://{bucket}/{item.key}" + (f": {item.reason}" if item.reason else ""))
 
     with user_errors():
         summary = push_folder(
@@ -109,9 +108,10 @@ def push(path: Path, bucket: str, prefix: str, delete: bool, dry_run: bool, as_j
     if as_json:
         emit(summary)
     else:
-        click.echo(
+        echo(
             f"{summary.uploaded} uploaded, {summary.unchanged} unchanged, {summary.deleted} deleted, "
+            f"{summary.skipped} skipped, "
             f"{summary.errors} errors" + (" (dry run)" if dry_run else "")
         )
     if summary.errors:
-        raise click.ClickException(f"{summary.errors} file(s) could not be pushed")
+        raise UserError(f"{summary.errors} file(s) could not be pushed")

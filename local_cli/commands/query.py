@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from local_cli.output import print_answer, print_eval, print_hits
+from local_cli.output import UserError, echo, print_answer, print_eval, print_hits, secho
 from local_cli.state import State, emit, filter_options, filters_from, json_option, run_batch, user_errors
 
 if TYPE_CHECKING:
@@ -94,13 +94,13 @@ def _ask_stream(
             question, max_chunks=max_chunks, confidence_threshold=confidence_threshold, filters=filters
         ):
             if isinstance(item, str):
-                click.echo(item, nl=False)
+                echo(item, nl=False)
                 streamed = True
                 continue
             if streamed:
-                click.echo("\n")
+                echo("\n")
                 if item.decision == "answer" and item.provider != "extractive":
-                    click.secho(f"Verified answer ({item.provider})", bold=True)
+                    secho(f"Verified answer ({item.provider})", bold=True)
             print_answer(item)
 
 
@@ -196,7 +196,7 @@ def eval_(
     backend = state.client(target) if target != "local" else state.backend()
     where = target if target != "local" else (state.settings().endpoint or f"local:{state.settings().home}")
     if ds.corpus is not None and target == "local" and not state.remote:
-        click.echo(f"ingesting {ds.corpus} (unchanged documents are skipped) ...", err=True)
+        echo(f"ingesting {ds.corpus} (unchanged documents are skipped) ...", err=True)
         with user_errors():
             state.service().ingest([ds.corpus])
     # the HTTP API caps k at 100; locally more chunks give Recall@100 over 100 distinct documents
@@ -226,4 +226,4 @@ def eval_(
     if summary.errors:
         failed.append(f"{summary.errors} questions failed with errors")
     if failed and (min_ndcg is not None or min_hit_rate is not None or min_refusal_precision is not None):
-        raise click.ClickException("quality gate failed: " + "; ".join(failed))
+        raise UserError("quality gate failed: " + "; ".join(failed))

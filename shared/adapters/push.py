@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import RagExplorerError
+from shared.loaders import iter_files, link_problem
 
 MAX_SINGLE_PUT = 5 * 1024**3  # S3's single PUT limit
 
@@ -29,7 +30,7 @@ class PushedFile(BaseModel):
 
     key: str
     path: str | None = None
-    action: Literal["uploaded", "unchanged", "deleted", "error"]
+    action: Literal["uploaded", "unchanged", "deleted", "skipped", "error"]
     reason: str | None = None
 
 
@@ -41,6 +42,7 @@ class PushSummary(BaseModel):
     uploaded: int = 0
     unchanged: int = 0
     deleted: int = 0
+    skipped: int = 0
     errors: int = 0
     dry_run: bool = False
     files: list[PushedFile] = Field(default_factory=list)
@@ -59,15 +61,20 @@ def _key(prefix: str, rel: Path) -> str:
     return prefix + rel.as_posix()
 
 
-def local_files(folder: Path) -> dict[str, Path]:
-    """Relative POSIX path -> file, recursively, hidden files and folders skipped."""
-    out: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        out[rel.as_posix()] = path
-    return out
+def local_files(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """The files to push, as relative POSIX path -> file (the walk of ``ingest``: hidden files and
+    folders skipped), and the files that must not be pushed, as relative path -> why (a symlink that
+    leaves the folder, loops or dangles)."""
+    files: dict[str, Path] = {}
+    refused: dict[str, str] = {}
+    for path in iter_files([folder]):
+        rel = path.relative_to(folder).as_posix()
+        problem = link_problem(path, [folder])
+        if problem is not None:
+            refused[rel] = problem
+        elif path.is_file():
+            files[rel] = path
+    return files, refused
 
 
 def _remote_objects(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
@@ -98,7 +105,7 @@ def push_folder(
         prefix += "/"
     summary = PushSummary(bucket=bucket, prefix=prefix, dry_run=dry_run)
     remote = _remote_objects(s3, bucket, prefix)
-    files = local_files(folder)
+    files, refused = local_files(folder)
 
     def record(item: PushedFile) -> None:
         summary.files.append(item)
@@ -110,30 +117,17 @@ def push_folder(
         if on_file:
             on_file(item)
 
+    for rel, reason in refused.items():
+        record(
+            PushedFile(key=_key(prefix, Path(rel)), path=str(folder / rel), action="skipped", reason=reason)
+        )
     for rel, path in files.items():
-        key = _key(prefix, Path(rel))
-        try:
-            if path.stat().st_size > MAX_SINGLE_PUT:
-                record(PushedFile(key=key, path=str(path), action="error", reason="larger than 5 GB"))
-                continue
-            md5, sha = _digests(path)
-            if key in remote and (remote[key] == md5 or _remote_sha256(s3, bucket, key) == sha):
-                record(PushedFile(key=key, path=str(path), action="unchanged"))
-                continue
-            if not dry_run:
-                content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                with path.open("rb") as body:
-                    s3.put_object(
-                        Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata={"sha256": sha}
-                    )
-            record(PushedFile(key=key, path=str(path), action="uploaded"))
-        except OSError as exc:
-            record(PushedFile(key=key, path=str(path), action="error", reason=f"cannot read: {exc.strerror}"))
-        except Exception as exc:  # an S3 error on one file never stops the others
-            record(PushedFile(key=key, path=str(path), action="error", reason=str(exc)))
+        record(
+            _push_file(s3, path, bucket=bucket, key=_key(prefix, Path(rel)), remote=remote, dry_run=dry_run)
+        )
 
     if delete:
-        wanted = {_key(prefix, Path(rel)) for rel in files}
+        wanted = {_key(prefix, Path(rel)) for rel in files}  # a refused link pushed before goes
         for key in sorted(set(remote) - wanted):
             try:
                 if not dry_run:
@@ -142,6 +136,29 @@ def push_folder(
             except Exception as exc:
                 record(PushedFile(key=key, action="error", reason=str(exc)))
     return summary
+
+
+def _push_file(
+    s3: Any, path: Path, *, bucket: str, key: str, remote: dict[str, str], dry_run: bool
+) -> PushedFile:
+    """Upload one file unless the bucket holds it already; an error is reported, never raised."""
+    try:
+        if path.stat().st_size > MAX_SINGLE_PUT:
+            return PushedFile(key=key, path=str(path), action="error", reason="larger than 5 GB")
+        md5, sha = _digests(path)
+        if key in remote and (remote[key] == md5 or _remote_sha256(s3, bucket, key) == sha):
+            return PushedFile(key=key, path=str(path), action="unchanged")
+        if not dry_run:
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            with path.open("rb") as body:
+                s3.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata={"sha256": sha}
+                )
+        return PushedFile(key=key, path=str(path), action="uploaded")
+    except OSError as exc:
+        return PushedFile(key=key, path=str(path), action="error", reason=f"cannot read: {exc.strerror}")
+    except Exception as exc:  # an S3 error on one file never stops the others
+        return PushedFile(key=key, path=str(path), action="error", reason=str(exc))
 
 
 def _remote_sha256(s3: Any, bucket: str, key: str) -> str | None:

@@ -153,7 +153,8 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
 
     Folders are walked in sorted order, skipping hidden files and folders (names starting with '.')
     below them; symlinked folders are not followed. Paths that do not exist are yielded as given, so
-    that ``load_file`` reports them.
+    that ``load_file`` reports them. A symlinked file found in a folder is yielded too: check it with
+    :func:`link_problem` before reading it.
     """
     seen: set[Path] = set()
     for given in paths:
@@ -171,3 +172,25 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             if path not in seen:
                 seen.add(path)
                 yield path
+
+
+def link_problem(path: Path, roots: Iterable[Path]) -> str | None:
+    """Why a file found by :func:`iter_files` must not be read, or ``None``.
+
+    A symlink found inside a folder must stay inside it: a link to ``~/.ssh/id_rsa`` or to a settings
+    file holding API keys would otherwise be indexed, returned by search and uploaded by push. A link
+    that loops or points nowhere cannot be read. Files given by name (not found in a folder) are the
+    user's explicit choice and are followed.
+    """
+    if not path.is_symlink():
+        return None
+    root = next((r for r in roots if path.is_relative_to(r)), None)
+    if root is None:
+        return None
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return "symlink is broken or loops"
+    if not target.is_relative_to(root.resolve()):
+        return f"symlink points outside the folder {root}"
+    return None

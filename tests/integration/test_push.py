@@ -86,3 +86,21 @@ def test_missing_bucket_is_a_clear_error(s3: Any, tmp_path: Path) -> None:
         push_folder(s3, tmp_path, bucket="nope")
     with pytest.raises(PushError, match="is not a folder"):
         push_folder(s3, tmp_path / "missing", bucket="docs")
+
+
+def test_links_that_leave_the_folder_are_not_uploaded(s3: Any, tmp_path: Path) -> None:
+    secret = tmp_path / "settings.json"
+    secret.write_text('{"api_key": "sk-live-123"}')
+    secret.chmod(0o600)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n")
+    (docs / "keys.md").symlink_to(secret)
+    (docs / "inside.md").symlink_to(docs / "a.md")
+    (docs / "loop.md").symlink_to(docs / "loop.md")
+    summary = push_folder(s3, docs, bucket="docs")
+    assert set(keys(s3)) == {"a.md", "inside.md"}
+    skipped = {f.key: f.reason for f in summary.files if f.action == "skipped"}
+    assert set(skipped) == {"keys.md", "loop.md"} and summary.skipped == 2 and summary.errors == 0
+    assert "outside the folder" in (skipped["keys.md"] or "")
+    assert "broken or loops" in (skipped["loop.md"] or "")
