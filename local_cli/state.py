@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from local_cli.output import UserError
+from local_cli.output import UserError, echo
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -57,6 +58,29 @@ class State:
             )
         return self.service()
 
+    @contextlib.contextmanager
+    def writing(self, command: str, *, wait: bool) -> Iterator[None]:
+        """Hold the home folder's write lock (see :mod:`local_cli.lock`) for a command that changes
+        the index. Open the store inside the block: a store opened earlier would not see the index that
+        the previous writer left."""
+        from local_cli.lock import LockHeld, write_lock
+
+        home = self.settings().home_path
+
+        def waiting(holder: str) -> None:
+            echo(f"waiting for {holder or 'another process'} to finish writing to {home} ...", err=True)
+
+        try:
+            with write_lock(home, command, wait=wait, on_wait=waiting):
+                yield
+        except LockHeld as exc:
+            raise UserError(
+                f"another rag-explorer command is writing to {home} ({exc.holder or 'unknown'}); "
+                "wait for it to finish, or add --wait"
+            ) from None
+        except OSError as exc:
+            raise UserError(f"cannot lock {home}: {exc.strerror or exc}") from None
+
     def client(self, endpoint: str | None = None) -> RemoteClient:
         from shared.adapters.client import RemoteClient
 
@@ -86,6 +110,12 @@ class user_errors:
 
 def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(f)
+
+
+def wait_option(f: F) -> F:
+    return click.option(
+        "--wait", is_flag=True, help="If another command is writing to this home, wait for it (else exit 1)."
+    )(f)
 
 
 def filter_options(f: F) -> F:

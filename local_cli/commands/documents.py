@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from local_cli.output import UserError, echo, print_ingest
-from local_cli.state import State, emit, json_option, user_errors
+from local_cli.state import State, emit, json_option, user_errors, wait_option
 from shared.text import printable
 
 
@@ -19,9 +19,12 @@ from shared.text import printable
     "--prune", is_flag=True, help="Also remove indexed documents under these folders whose file is gone."
 )
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any file failed to load.")
+@wait_option
 @json_option
 @click.pass_obj
-def ingest(state: State, paths: tuple[Path, ...], prune: bool, strict: bool, as_json: bool) -> None:
+def ingest(
+    state: State, paths: tuple[Path, ...], prune: bool, strict: bool, wait: bool, as_json: bool
+) -> None:
     """Index files and folders (recursively): Markdown, text, HTML, PDF, JSON Lines (BEIR).
 
     Unchanged files are skipped; changed files replace their old chunks. A file that cannot be read is
@@ -31,7 +34,7 @@ def ingest(state: State, paths: tuple[Path, ...], prune: bool, strict: bool, as_
 
     service = state.local_only("ingest")
     files = list(iter_files(paths))
-    with user_errors():
+    with state.writing("ingest", wait=wait), user_errors():
         service.embedder  # noqa: B018 - load the model before the progress bar starts
         bar: Any
         with click.progressbar(
@@ -55,11 +58,12 @@ def ingest(state: State, paths: tuple[Path, ...], prune: bool, strict: bool, as_
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @json_option
+@wait_option
 @click.pass_obj
-def remove(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
+def remove(state: State, paths: tuple[Path, ...], wait: bool, as_json: bool) -> None:
     """Drop the chunks of documents (a folder drops everything under it). The files may be gone already."""
     service = state.local_only("remove")
-    with user_errors():
+    with state.writing("remove", wait=wait), user_errors():
         summary = service.remove(list(paths))
     if as_json:
         emit(summary)

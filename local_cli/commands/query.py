@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from local_cli.output import UserError, echo, print_answer, print_eval, print_hits, secho
-from local_cli.state import State, emit, filter_options, filters_from, json_option, run_batch, user_errors
+from local_cli.state import (
+    State,
+    emit,
+    filter_options,
+    filters_from,
+    json_option,
+    run_batch,
+    user_errors,
+    wait_option,
+)
 
 if TYPE_CHECKING:
     from shared.models import AskResponse, SearchFilter, SearchResponse
@@ -165,6 +174,7 @@ def search(
 @click.option(
     "--min-refusal-precision", type=click.FloatRange(0, 1), help="Exit 1 if refusal precision is below this."
 )
+@wait_option
 @json_option
 @click.pass_obj
 def eval_(
@@ -176,6 +186,7 @@ def eval_(
     min_ndcg: float | None,
     min_hit_rate: float | None,
     min_refusal_precision: float | None,
+    wait: bool,
     as_json: bool,
 ) -> None:
     """Measure retrieval and answer quality on DATASET: a BEIR folder or a JSON Lines QA file.
@@ -197,7 +208,7 @@ def eval_(
     where = target if target != "local" else (state.settings().endpoint or f"local:{state.settings().home}")
     if ds.corpus is not None and target == "local" and not state.remote:
         echo(f"ingesting {ds.corpus} (unchanged documents are skipped) ...", err=True)
-        with user_errors():
+        with state.writing("eval", wait=wait), user_errors():
             state.service().ingest([ds.corpus])
     # the HTTP API caps k at 100; locally more chunks give Recall@100 over 100 distinct documents
     k = 100 if target != "local" or state.remote else 300

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 COLLECTION = "chunks"
 _TAG_PREFIX = "tag:"
+#: Present while Chroma holds writes that the BM25 index does not have yet (written before the first).
+DIRTY_MARKER = "bm25.dirty"
 _PAGE = 500  # rows per get() page when scanning the collection
 
 
@@ -87,11 +89,29 @@ class ChromaStore:
         except Exception as exc:  # chromadb raises many types; map them all
             raise StoreError(f"cannot open the Chroma collection at {self.path}: {exc}") from exc
         self._check_embedder()
-        self._lexical = LexicalIndex(self.path / "bm25")
+        self._dirty_marker = self.path / DIRTY_MARKER
         self._dirty = False
-        if len(self._lexical) != self._col.count():
+        self._lexical = self._open_lexical()
+        if self._dirty_marker.exists() or len(self._lexical) != self._col.count():
+            # a writer stopped between the Chroma write and the BM25 save: the two may hold different
+            # chunks even when their counts agree, so rebuild BM25 from Chroma
             self._dirty = True
             self.flush()
+
+    def _open_lexical(self) -> LexicalIndex:
+        try:
+            return LexicalIndex(self.path / "bm25")
+        except StoreError:  # unreadable (a crash mid-swap): it is derived data, rebuilt from Chroma
+            self._mark_dirty()
+            index = LexicalIndex()
+            index.path = self.path / "bm25"
+            return index
+
+    def _mark_dirty(self) -> None:
+        """Before the first Chroma write since the last BM25 save: a durable "BM25 is behind" marker."""
+        if not self._dirty:
+            self._dirty_marker.touch()
+            self._dirty = True
 
     @staticmethod
     def _make_client(path: Path) -> Any:
@@ -124,6 +144,7 @@ class ChromaStore:
             raise ValueError(
                 f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}"
             )
+        self._mark_dirty()
         try:
             for start in range(0, len(chunks), 1000):
                 part = chunks[start : start + 1000]
@@ -135,15 +156,14 @@ class ChromaStore:
                 )
         except Exception as exc:
             raise StoreError(f"Chroma upsert failed: {exc}") from exc
-        self._dirty = True
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         if ids:
+            self._mark_dirty()
             try:
                 self._col.delete(ids=list(ids))
             except Exception as exc:
                 raise StoreError(f"Chroma delete failed: {exc}") from exc
-            self._dirty = True
 
     def delete_source(self, source: str) -> int:
         ids = self.chunk_ids_for_source(source)
@@ -165,6 +185,7 @@ class ChromaStore:
             sources.append(chunk.source)
             tags.append(chunk.tags)
         self._lexical.build(ids, texts, sources, tags)
+        self._dirty_marker.unlink(missing_ok=True)
         self._dirty = False
 
     # ------------------------------------------------------------------ reads

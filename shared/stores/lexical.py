@@ -6,8 +6,12 @@ never drift from the dense index for long. Filters are applied with bm25s' ``wei
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import shutil
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from shared.errors import StoreError
 from shared.text import LEXICAL_STOPWORDS, stem_all, words
 
 _META = "chunks.json"
+_SWAP_ATTEMPTS = 20
 
 
 def lexical_tokens(text: str) -> list[str]:
@@ -90,20 +95,35 @@ class LexicalIndex:
     # ------------------------------------------------------------------ persistence
 
     def _save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        """Write to a folder of this call's own, then swap it in by renames: two savers never share a
+        temporary path, and a reader sees the old index or the new one (or none, rebuilt on open)."""
+        unique = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = path.with_name(f"{path.name}.tmp-{unique}")
         tmp.mkdir(parents=True)
-        if self._bm25 is not None:
-            self._bm25.save(str(tmp / "bm25"), show_progress=False)
-        (tmp / _META).write_text(
-            json.dumps({"ids": self.ids, "sources": self.sources, "tags": self.tags}), encoding="utf-8"
-        )
-        old = path.with_name(path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if path.exists():
-            path.rename(old)
-        tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            if self._bm25 is not None:
+                self._bm25.save(str(tmp / "bm25"), show_progress=False)
+            (tmp / _META).write_text(
+                json.dumps({"ids": self.ids, "sources": self.sources, "tags": self.tags}), encoding="utf-8"
+            )
+            old = path.with_name(f"{path.name}.old-{unique}")
+            for _ in range(_SWAP_ATTEMPTS):
+                with contextlib.suppress(FileNotFoundError):
+                    path.rename(old)  # another saver may have moved it already
+                try:
+                    tmp.rename(path)
+                    break
+                except OSError as exc:  # another saver put its index in between: move that aside too
+                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                        raise
+                    shutil.rmtree(old, ignore_errors=True)
+            else:
+                raise StoreError(
+                    f"cannot replace the lexical index at {path}: other writers keep replacing it"
+                )
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def _load(self, path: Path) -> None:
         try:

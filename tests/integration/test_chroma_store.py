@@ -12,7 +12,7 @@ from shared.chunking import embedding_text
 from shared.embeddings.hashing import HashingEmbedder
 from shared.errors import EmbedderMismatchError
 from shared.models import Chunk, SearchFilter
-from shared.stores.chroma import ChromaStore
+from shared.stores.chroma import DIRTY_MARKER, ChromaStore
 
 EMB = HashingEmbedder(64)
 
@@ -133,3 +133,59 @@ def test_the_largest_tag_filter_is_safe(store: ChromaStore) -> None:
     repeated = SearchFilter(tags=["billing"] * 5000)
     assert repeated.tags == ["billing"]
     assert [h.chunk.chunk_id for h in store.dense_search(q, 3, repeated)] == ["c3"]
+
+
+def test_a_writer_killed_before_the_bm25_save_is_repaired_on_open(tmp_path: Path) -> None:
+    """Chroma written, BM25 not saved (the process died): equal counts, different chunks. The marker
+    written before the first Chroma write makes the next open rebuild BM25 from Chroma."""
+    s = open_store(tmp_path)
+    chunks = make_chunks()
+    s.upsert(chunks, EMB.embed_documents([embedding_text(c) for c in chunks]))
+    s.flush()
+    replacement = make_chunks()[2].model_copy(update={"chunk_id": "c3b", "text": "Zebra invoices now."})
+    s.delete_ids(["c3"])
+    s.upsert([replacement], EMB.embed_documents([embedding_text(replacement)]))
+    assert (tmp_path / DIRTY_MARKER).exists()
+    del s  # killed: no flush
+    reopened = open_store(tmp_path)
+    assert reopened.count_chunks() == 3 and reopened.lexical_count() == 3
+    assert [h.chunk.chunk_id for h in reopened.lexical_search("zebra", 3)] == ["c3b"]
+    assert reopened.health().ok and not (tmp_path / DIRTY_MARKER).exists()
+
+
+def test_an_unreadable_bm25_index_is_rebuilt(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    chunks = make_chunks()
+    s.upsert(chunks, EMB.embed_documents([embedding_text(c) for c in chunks]))
+    s.flush()
+    (tmp_path / "bm25" / "chunks.json").write_text("{not json")
+    reopened = open_store(tmp_path)
+    assert [h.chunk.chunk_id for h in reopened.lexical_search("invoices", 3)] == ["c3"]
+
+
+def test_concurrent_bm25_saves_never_collide(tmp_path: Path) -> None:
+    """Two savers once shared one temporary path (FileExistsError, an unreadable index)."""
+    import threading
+
+    from shared.stores.lexical import LexicalIndex
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def save(n: int) -> None:
+        try:
+            start.wait()
+            for _ in range(5):
+                LexicalIndex(tmp_path / "bm25").build([f"id{n}"], [f"text number {n}"], [f"/s{n}"], [[]])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    final = LexicalIndex(tmp_path / "bm25")
+    assert len(final) == 1 and final.ids[0] in {"id0", "id1", "id2", "id3"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bm25"]

@@ -4,6 +4,9 @@ Chroma index, hashing embedder)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,32 @@ def test_secrets_are_never_echoed(env: dict[str, str]) -> None:
         {**env, "RAG_EXPLORER_OPENAI_API_KEY": "sk-env-777", "RAG_EXPLORER_STORE": "nope"}, "status"
     )
     assert bad_env.exit_code == 1 and "sk-env-777" not in bad_env.output
+
+
+def test_one_writer_per_home(env: dict[str, str], tmp_path: Path) -> None:
+    """A second writer gets a clear error at once, or with --wait waits for the first to finish."""
+    from local_cli.lock import write_lock
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text("# Guide\n\nRotate the API key from the console.\n")
+    home = Path(env["RAG_EXPLORER_HOME"])
+    with write_lock(home, "test holder"):
+        busy = run(env, "ingest", str(docs))
+        assert busy.exit_code == 1
+        assert "is writing to" in busy.output and "test holder" in busy.output and "--wait" in busy.output
+        assert run(env, "remove", str(docs)).exit_code == 1
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "local_cli", "ingest", "--wait", "--json", str(docs)],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiting.stderr is not None
+        first = waiting.stderr.readline()  # blocks until the second writer says it waits
+        assert "waiting for pid" in first and "test holder" in first
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert json.loads(out)["files_indexed"] == 1
+    assert run(env, "ingest", str(docs)).exit_code == 0  # released: the next writer goes ahead
