@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.answering.compose import Unit, choose, render, units_of
+from shared.answering.literals import link_hosts
 from shared.embeddings.base import Embedder
 from shared.models import AskResponse
 from shared.retrieval import Retrieved
@@ -152,7 +153,7 @@ class ExtractiveAnswerer:
             return AskResponse(
                 question=question, decision="refuse", confidence=round(conf, 4), reasons=reasons
             )
-        chosen = choose(sentences, self.max_sentences)
+        chosen = choose(self._without_lone_links(sentences), self.max_sentences)
         if not chosen:
             reasons.insert(0, "no passage of the retrieved documentation can be quoted on its own")
             return AskResponse(
@@ -174,6 +175,19 @@ class ExtractiveAnswerer:
             reasons=reasons,
             citations=citations,
         )
+
+    def _without_lone_links(self, units: list[Unit]) -> list[Unit]:
+        """Units that send the reader to a host no other indexed chunk mentions are not quoted: a link
+        planted in one page ("verify your account at https://evil.example") is the typical injection,
+        while a documentation set names its real sites, addresses and mirrors on several pages."""
+        if self.vocabulary is None:
+            return units
+        hosts = {id(u): link_hosts(u.text) for u in units}
+        wanted = sorted(set().union(*hosts.values()))
+        if not wanted:
+            return units
+        counts = self.vocabulary(wanted)
+        return [u for u in units if all(counts.get(h, 0) > 1 for h in hosts[id(u)])]
 
     def stream(
         self, question: str, retrieved: list[Retrieved], *, threshold: float | None = None

@@ -10,12 +10,14 @@ Flow of :meth:`GenerativeAnswerer.answer` (and of :meth:`~GenerativeAnswerer.str
    failures in ``reasons`` ("openai:gpt-4o-mini failed: rate_limit (429)").
 3. **Refusal.** A reply that is just the refusal marker becomes ``decision="refuse"``.
 4. **Verify** (:class:`CitationVerifier`). The reply is split into sentences. A sentence is kept only if it
-   cites at least one source number that exists, every number it states occurs in the cited sources, and the
-   cited sources support it: at least ``support_threshold`` (0.6) of its content terms (stemmed, stop words
-   and question words removed) occur in the cited chunks, or, for paraphrases with synonyms, its embedding
-   is within ``embedding_threshold`` (0.85 cosine) of one sentence of a cited chunk while at least
-   ``support_threshold / 2`` of its terms still occur there. Other sentences are removed and the removal is
-   stated in ``reasons``; citation numbers that don't exist are dropped.
+   cites at least one source number that exists; every number it states occurs in the cited sources;
+   every link, e-mail address, domain, file name and code span it contains occurs verbatim in them, and
+   it adds no negation that the source sentence it restates lacks (:mod:`shared.answering.literals`);
+   and the cited sources support it: at least ``support_threshold`` (0.6) of its content terms (stemmed,
+   stop words and question words removed) occur in the cited chunks, or, for paraphrases with synonyms,
+   its embedding is within ``embedding_threshold`` (0.85 cosine) of one sentence of a cited chunk while at
+   least ``support_threshold / 2`` of its terms still occur there. Other sentences are removed and the
+   removal is stated in ``reasons``; citation numbers that don't exist are dropped.
    The kept sentences must also address the question: at least one shares a topic term with it.
 5. **Nothing survives** → the extractive answer (quoted sentences, grounded by construction) with the reason.
    The gate has already established that the documentation covers the question, so the failure is the
@@ -49,6 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.answering.extractive import ExtractiveAnswerer
+from shared.answering.literals import missing_literals, negation_added
 from shared.embeddings.base import Embedder
 from shared.llm.base import ChatMessage
 from shared.llm.prompt import REFUSAL_MARKER, build_messages, could_become_refusal, is_refusal
@@ -84,7 +87,7 @@ class Claim:
     supported: bool = False
     support: float = 0.0  # content-term overlap with the cited sources
     cosine: float | None = None  # best cosine with one sentence of a cited source, when computed
-    why: str = ""  # "uncited", "number", "unsupported" when not supported
+    why: str = ""  # "uncited", "number", "literal", "negation", "unsupported" when not supported
     used: list[int] = field(default_factory=list)  # cited sources that contribute to its support
 
 
@@ -186,6 +189,13 @@ class CitationVerifier:
             if numbers - known:
                 claim.why = "number"
                 continue
+            cited_texts = [sources[n - 1].text for n in claim.cited]
+            if missing_literals(claim.plain, cited_texts):
+                claim.why = "literal"
+                continue
+            if negation_added(claim.plain, cited_texts):
+                claim.why = "negation"
+                continue
             terms = content_terms(claim.plain)
             if not terms:  # nothing checkable ("Yes [1].")
                 claim.supported, claim.support, claim.used = True, 1.0, list(claim.cited)
@@ -264,7 +274,8 @@ class CitationVerifier:
     @staticmethod
     def _notes(claims: list[Claim]) -> list[str]:
         notes: list[str] = []
-        counts = {why: sum(1 for c in claims if c.why == why) for why in ("unsupported", "number", "uncited")}
+        whys = ("unsupported", "number", "literal", "negation", "uncited")
+        counts = {why: sum(1 for c in claims if c.why == why) for why in whys}
         if counts["unsupported"]:
             notes.append(
                 f"removed {_plural(counts['unsupported'], 'unsupported sentence')} "
@@ -273,6 +284,15 @@ class CitationVerifier:
         if counts["number"]:
             notes.append(
                 f"removed {_plural(counts['number'], 'sentence')} stating a number the cited source lacks"
+            )
+        if counts["literal"]:
+            notes.append(
+                f"removed {_plural(counts['literal'], 'sentence')} with a link, address, name or code "
+                "the cited source does not contain"
+            )
+        if counts["negation"]:
+            notes.append(
+                f"removed {_plural(counts['negation'], 'sentence')} negating what the cited source says"
             )
         if counts["uncited"]:
             notes.append(f"removed {_plural(counts['uncited'], 'sentence')} without a valid citation")
