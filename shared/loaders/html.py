@@ -105,7 +105,8 @@ class _Text:
         if pre:
             self.parts.append(text)
             return
-        text = _WS.sub(" ", text)
+        if not text.isprintable() or "  " in text:  # most text has no whitespace run to collapse
+            text = _WS.sub(" ", text)
         if self._at_line_start() or self.parts[-1].endswith(" "):
             text = text.lstrip(" ")
         if text:

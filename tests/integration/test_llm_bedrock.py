@@ -3,7 +3,6 @@ event-stream encoding, InvokeModel for Titan embeddings) against a scripted loca
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -265,8 +264,5 @@ def test_titan_embedder_drives_the_whole_answer(bedrock: FakeBedrockServer) -> N
         titan,
         extractive=ExtractiveAnswerer(titan, threshold=HASHING_GATE_THRESHOLD),
     )
-    started = time.monotonic()
     response = gen.answer(QUESTION, items)
-    provider = response.provider
-    assert time.monotonic() - started < 10
-    assert (response.answer, provider) == (GOOD, f"bedrock:{MODEL}")
+    assert (response.answer, response.provider) == (GOOD, f"bedrock:{MODEL}")

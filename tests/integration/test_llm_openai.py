@@ -3,7 +3,6 @@ error classification, retries, breakers, fallback chains, verified answers, stre
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -269,13 +268,11 @@ def test_timeout_moves_on_to_the_next_provider(server: FakeOpenAIServer, backup:
     server.chat(Reply.slow(2.0), Reply.slow(2.0))
     backup.chat(Reply.answer(GOOD))
     sleeps = Sleeps()
-    started = time.monotonic()
     response = answerer(
         resilient(chat(server), sleeps, attempts=2), resilient(chat(backup, "fast"), sleeps)
     ).answer(QUESTION, retrieved())
-    provider = response.provider
-    assert time.monotonic() - started < 1.8  # two 0.3 s timeouts, not two 2 s waits
-    assert provider == response.provider == "openai:fast"
+    # without the 0.3 s timeout the slow replies would arrive ("too late [1].") and answer instead
+    assert response.provider == "openai:fast"
     assert response.answer == GOOD
     assert "openai:gpt-4o-mini failed: timeout" in response.reasons
     assert len(server.chat_calls()) == 2
