@@ -49,6 +49,14 @@ class ObjectKeepsChangingError(RagExplorerError):
     """The object changed every time it was indexed; the message is retried later."""
 
 
+class OutOfTimeError(RagExplorerError):
+    """Too little of the invocation is left to start this record safely; it is retried later."""
+
+
+#: Time a record may need beyond parsing (``loader_timeout_s``): fetching, embedding and writing it.
+RECORD_MARGIN_S = 30.0
+
+
 @dataclass
 class KeyResult:
     """What reconciling one key did."""
@@ -149,8 +157,28 @@ class S3Sync:
 
     # ------------------------------------------------------------------ SQS
 
-    def handle_record(self, record: SQSRecord) -> list[KeyResult]:
-        """The BatchProcessor record handler: returns normally to acknowledge, raises to retry."""
+    def handle_record(self, record: SQSRecord, lambda_context: Any = None) -> list[KeyResult]:
+        """The BatchProcessor record handler: returns normally to acknowledge, raises to retry.
+
+        A record is started only while the invocation has time for a slow one (``loader_timeout_s``
+        plus :data:`RECORD_MARGIN_S`); later records of the batch are reported as failed without any
+        work and come back alone, so a few slow documents never time out the whole batch (which would
+        send every record back, again and again, to the dead-letter queue).
+        """
+        if lambda_context is not None:
+            left = lambda_context.get_remaining_time_in_millis() / 1000
+            needed = self.service.settings.loader_timeout_s + RECORD_MARGIN_S
+            if left < needed:
+                self.metrics.count("RecordsDeferred")
+                self.log.warning(
+                    "deferred: %.0f s left of the invocation, a record may need %.0f s",
+                    left,
+                    needed,
+                    extra={"message_id": record.message_id},
+                )
+                raise OutOfTimeError(
+                    f"deferred to a later invocation ({left:.0f} s left, {needed:.0f} s needed)"
+                )
         return self.handle_message(record.body, message_id=record.message_id)
 
     def handle_message(self, body: str, *, message_id: str | None = None) -> list[KeyResult]:

@@ -280,3 +280,43 @@ def test_title_falls_back_to_the_key_name(sync: S3Sync, s3: FakeS3, store: Flaky
     s3.put("notes/plain.md", b"No heading here, just a sentence about the installer.")
     sync.handle_message(message("notes/plain.md"))
     assert {c.title for c in store._chunks.values()} == {"plain"}  # not the temporary file's name
+
+
+class ShrinkingContext:
+    """A Lambda context whose remaining time drops by ``step_ms`` each time it is asked."""
+
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+    def __init__(self, start_ms: int, step_ms: int) -> None:
+        self.left, self.step = start_ms, step_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        left = self.left
+        self.left -= self.step
+        return left
+
+
+def test_records_are_started_only_while_the_invocation_has_time(
+    sync: S3Sync, s3: FakeS3, store: FlakyStore, metrics: RecordingMetrics
+) -> None:
+    """Each record may need loader_timeout_s + 30 s; the rest of the batch is deferred untouched."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    for i in range(4):
+        s3.put(f"doc{i}.md", GUIDE + f"\nPage {i}.\n".encode())
+    event = {
+        "Records": [
+            {"messageId": f"m{i}", "body": message(f"doc{i}.md"), "attributes": {}, "eventSource": "aws:sqs"}
+            for i in range(4)
+        ]
+    }
+    needed_ms = int((sync.service.settings.loader_timeout_s + 30) * 1000)
+    context = ShrinkingContext(start_ms=needed_ms + 60_000, step_ms=40_000)  # room for two records
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    result = process_partial_response(
+        event=event, record_handler=sync.handle_record, processor=processor, context=context
+    )
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
+    assert sources(store) == {"s3://docs/doc0.md", "s3://docs/doc1.md"}
+    assert not any(key in ("doc2.md", "doc3.md") for _, key in s3.calls)  # deferred: no work at all
+    assert metrics.totals["RecordsDeferred"] == 2
