@@ -2,7 +2,9 @@
 access control (stateless).
 
 Access is decided twice. IAM: the domain's resource policy trusts the account, so a principal needs an
-identity policy for ``es:ESHttp*`` (:meth:`SearchDomain.grant_http`). Fine-grained access control: the
+identity policy on this domain: read-only HTTP methods for the query and health functions
+(:meth:`SearchDomain.grant_http_read`), all of them for the ingest and bootstrap functions
+(:meth:`SearchDomain.grant_http_read_write`). Fine-grained access control: the
 signed request's role must be mapped to a security-plugin role. The domain's master user is the execution
 role of a small bootstrap function that lives with the domain; :class:`SearchAccess` is a custom resource
 of the stateless stack that asks that function to map the functions' roles (reader or writer), so that
@@ -29,6 +31,10 @@ from infra.config import SearchConfig
 from infra.nag import acknowledge, acknowledge_wildcard_resource
 
 DOMAIN_LOGICAL_ID = "SearchDomain"
+# A search with a body (k-NN, BM25, aggregations), _count, _mget and _msearch are POST requests, and IAM
+# cannot tell them from a POST that writes: fine-grained access control (``rag_explorer_reader``) refuses
+# those. No PUT, DELETE or PATCH: a reader can neither create nor delete an index, nor update a document.
+READ_HTTP_ACTIONS = ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost")
 ENGINE_VERSION = opensearch.EngineVersion.OPENSEARCH_2_19
 BOOTSTRAP_CODE = Path(__file__).resolve().parent.parent / "custom_resources" / "search_bootstrap"
 
@@ -78,7 +84,7 @@ class SearchDomain(Construct):
         self._access_policy(stack)
         self.domain.node.add_dependency(logs_policy)
 
-        self.grant_http(self.bootstrap.role, policy_owner=self.bootstrap)
+        self.grant_http_read_write(self.bootstrap.role, policy_owner=self.bootstrap)
         self.provider = self._provider(log_retention)
         self._acknowledge_domain(config, vpc=vpc)
 
@@ -188,8 +194,11 @@ class SearchDomain(Construct):
         cfn_domain = self.domain.node.default_child
         assert isinstance(cfn_domain, opensearch.CfnDomain)
         cfn_domain.override_logical_id(DOMAIN_LOGICAL_ID)
-        # Trust the account: identity policies (grant_http) and fine-grained access control decide. Set on
-        # the L1 resource; the L2 property would add a custom resource to avoid a self-reference.
+        # Trust the account: identity policies (grant_http_*) and fine-grained access control decide. Set on
+        # the L1 resource; the L2 property would add a custom resource to avoid a self-reference. For the
+        # same reason the resource is ``domain/*``: the domain has no physical name, and its own ARN here
+        # would be a circular reference. A domain's access policy governs that domain alone, so the
+        # wildcard reaches no other domain; the identity policies name this domain.
         cfn_domain.access_policies = iam.PolicyDocument(
             statements=[
                 iam.PolicyStatement(
@@ -258,10 +267,27 @@ class SearchDomain(Construct):
     def service_token(self) -> str:
         return self.provider.service_token
 
-    def grant_http(self, grantee: iam.IGrantable, *, policy_owner: Construct) -> None:
-        """IAM side of access: ``es:ESHttp*`` on the domain (what the principal may do inside is decided
-        by fine-grained access control, see :class:`SearchAccess`)."""
+    @property
+    def http_resources(self) -> list[str]:
+        """This domain and its paths (never ``domain/*``, every domain of the account)."""
+        return [self.domain.domain_arn, f"{self.domain.domain_arn}/*"]
+
+    def grant_http_read(self, grantee: iam.IGrantable, *, policy_owner: Construct) -> None:
+        """IAM side of read access: GET, HEAD and POST (searches, counts, aggregations) on this domain;
+        what the principal may read inside is decided by fine-grained access control (see
+        :class:`SearchAccess`)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(READ_HTTP_ACTIONS), resource_arns=self.http_resources
+        )
+        self._acknowledge_paths(policy_owner)
+
+    def grant_http_read_write(self, grantee: iam.IGrantable, *, policy_owner: Construct) -> None:
+        """IAM side of write access: every ``es:ESHttp*`` method on this domain (the ingest function and
+        the bootstrap function, which is the domain's master user)."""
         self.domain.grant_read_write(grantee)
+        self._acknowledge_paths(policy_owner)
+
+    def _acknowledge_paths(self, policy_owner: Construct) -> None:
         acknowledge_wildcard_resource(
             policy_owner,
             f"{self.domain.domain_arn}/*",

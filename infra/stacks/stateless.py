@@ -129,8 +129,9 @@ class StatelessStack(Stack):
         documents.grant_read_documents(ingestion.function.role, policy_owner=ingestion.function)
         documents.grant_check_bucket(functions.health.role)
         documents.grant_check_bucket(functions.query.role)
-        for fn in (ingestion.function, functions.query, functions.health):
-            search.grant_http(fn.role, policy_owner=fn)
+        search.grant_http_read_write(ingestion.function.role, policy_owner=ingestion.function)
+        for fn in (functions.query, functions.health):
+            search.grant_http_read(fn.role, policy_owner=fn)
         SearchAccess(
             self,
             "SearchAccess",

@@ -132,3 +132,55 @@ def test_every_app_function_may_call_the_domain(stage: Synthesized) -> None:
         )
     ]
     assert sorted(n[:16] for n in with_es) == ["IngestionFunctio", "QueryFunctionsHe", "QueryFunctionsQu"]
+
+
+WRITE_METHODS = {"es:ESHttpDelete", "es:ESHttpPut", "es:ESHttpPatch"}
+
+
+def es_statements(template: Any) -> dict[str, list[dict[str, Any]]]:
+    """Policy logical id -> its statements that allow an ``es:`` action."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name, policy in template.find_resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if statement["Effect"] == "Allow" and any(a.startswith("es:") for a in actions):
+                found.setdefault(name, []).append({**statement, "Action": actions})
+    return found
+
+
+def es_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in s["Action"]}
+
+
+def test_query_and_health_roles_may_only_read_the_domain(stage: Synthesized) -> None:
+    found = es_statements(stage.stateless)
+    by_role = {
+        prefix: next(v for k, v in found.items() if k.startswith(prefix))
+        for prefix in (
+            "QueryFunctionsQueryRole",
+            "QueryFunctionsHealthRole",
+            "IngestionFunctionRole",
+        )
+    }
+    for reader in ("QueryFunctionsQueryRole", "QueryFunctionsHealthRole"):
+        assert es_actions(by_role[reader]) == {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"}, reader
+    # the ingest function (stateless) and the bootstrap function (stateful, master user) still write
+    assert es_actions(by_role["IngestionFunctionRole"]) >= WRITE_METHODS
+    (bootstrap,) = (
+        v for k, v in es_statements(stage.stateful).items() if k.startswith("SearchBootstrapRole")
+    )
+    assert es_actions(bootstrap) >= WRITE_METHODS
+
+
+def test_identity_policies_name_this_domain_not_every_domain(stage: Synthesized) -> None:
+    for template in (stage.stateful, stage.stateless):
+        for name, statements in es_statements(template).items():
+            for statement in statements:
+                resources = [json.dumps(r) for r in statement["Resource"]]
+                assert len(resources) == 2, (name, resources)
+                # the domain's ARN (GetAtt in its own stack, a stack output in the other) and its paths
+                assert all("SearchDomain" in r and "Arn" in r for r in resources), (name, resources)
+                assert resources[1].endswith('"/*"]]}'), (name, resources)
+        for name, resource in template.to_json()["Resources"].items():
+            if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
+                assert ":domain/*" not in json.dumps(resource), name
