@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import App, Tags
+from aws_cdk import App, Aspects, Tags
 
 from infra.bundling import DEFAULT_CACHE_DIR
+from infra.components.helper_logs import HelperFunctionLogs
 from infra.config import StageConfig
 from infra.nag import add_nag_checks
 from infra.stacks.stateful import StatefulStack
@@ -26,7 +27,8 @@ def stack_prefix(config: StageConfig) -> str:
 
 def build_stage(app: App, config: StageConfig, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> Stage:
     """Add the stage's stacks to ``app`` (environment-agnostic: the account and region come from the
-    credentials at deploy time) and run cdk-nag's AwsSolutions pack on them at synthesis."""
+    credentials at deploy time), give CDK's own helper functions log groups with the stage's retention,
+    and run cdk-nag's AwsSolutions pack on them at synthesis."""
     prefix = stack_prefix(config)
     stateful = StatefulStack(app, f"{prefix}-Stateful", config=config)
     stateless = StatelessStack(
@@ -34,5 +36,6 @@ def build_stage(app: App, config: StageConfig, *, cache_dir: Path = DEFAULT_CACH
     )
     Tags.of(app).add("project", "rag-explorer")
     Tags.of(app).add("stage", config.name)
+    Aspects.of(app).add(HelperFunctionLogs(log_retention=config.log_retention))
     add_nag_checks(app)
     return Stage(stateful=stateful, stateless=stateless)

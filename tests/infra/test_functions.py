@@ -89,3 +89,20 @@ def test_query_function_is_published_behind_the_live_alias(stage: Synthesized) -
     version = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
     assert version.startswith("QueryFunctionsQueryFunctionCurrentVersion")
     assert "CodeDeployLambdaAliasUpdate" in alias["UpdatePolicy"]
+
+
+def test_every_function_logs_to_a_group_with_retention(stage: Synthesized) -> None:
+    """CDK's own helpers too (bucket notifications, auto-delete objects, default security group, the
+    custom resource provider framework): never a ``/aws/lambda/...`` group that Lambda creates unbounded."""
+    days = 14 if stage.stage == "dev" else 365
+    names = []
+    for template in (stage.stateful, stage.stateless):
+        groups = template.find_resources("AWS::Logs::LogGroup")
+        for name, function in template.find_resources("AWS::Lambda::Function").items():
+            log_group = function["Properties"].get("LoggingConfig", {}).get("LogGroup")
+            assert isinstance(log_group, dict) and log_group.get("Ref") in groups, name
+            assert groups[log_group["Ref"]]["Properties"]["RetentionInDays"] == days, name
+            names.append(name)
+    helpers = ["BucketNotificationsHandler", "SearchBootstrapProviderframework"]
+    helpers.append("CustomS3AutoDeleteObjects" if stage.stage == "dev" else "CustomVpcRestrictDefaultSG")
+    assert all(any(n.startswith(helper) for n in names) for helper in helpers), names
