@@ -50,6 +50,7 @@ class Ingestor:
         max_file_bytes: int = DEFAULTS.max_file_bytes,
         embed_batch: int = 256,
         limits: LoadLimits | None = None,
+        on_embedded: Callable[[Sequence[Chunk]], None] | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -58,6 +59,8 @@ class Ingestor:
         self.embed_batch = embed_batch
         #: bounds on the work one untrusted file may cause (``LoadLimits.from_settings(settings)``)
         self.limits = limits or LoadLimits()
+        #: told of every batch of newly embedded chunks (the service embeds their sentences ahead)
+        self.on_embedded = on_embedded
 
     # ------------------------------------------------------------------ files
 
@@ -191,6 +194,8 @@ class Ingestor:
         vectors.update(pending.reused)
         matrix = np.stack([vectors[c.chunk_id] for c in pending.chunks]).astype(np.float32)
         self.store.upsert(pending.chunks, matrix)
+        if fresh and self.on_embedded is not None:
+            self.on_embedded(fresh)
         pending.chunks.clear()
         pending.reused.clear()
 

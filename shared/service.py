@@ -18,6 +18,7 @@ from shared.errors import RagExplorerError
 from shared.ingest import Ingestor, ProgressCallback
 from shared.models import (
     AskResponse,
+    Chunk,
     IngestSummary,
     RemoveSummary,
     RequestTextError,
@@ -61,7 +62,7 @@ class RagService:
         from shared.embeddings.factory import make_embedder
 
         s = self.settings
-        return make_embedder(
+        embedder = make_embedder(
             s.embedder,
             batch_size=s.embed_batch_size,
             threads=s.embed_threads,
@@ -69,6 +70,11 @@ class RagService:
             openai_api_key=s.openai_api_key,
             aws_region=s.aws_region,
         )
+        if not s.embedding_cache:
+            return embedder
+        from shared.embeddings.cache import CachingEmbedder, EmbeddingCache
+
+        return CachingEmbedder(embedder, EmbeddingCache(embedder.name, path=s.embedding_cache_path))
 
     @cached_property
     def store(self) -> VectorStore:
@@ -141,7 +147,19 @@ class RagService:
             chunker,
             max_file_bytes=s.max_file_bytes,
             limits=LoadLimits.from_settings(s),
+            on_embedded=self.embed_answer_sentences,
         )
+
+    def embed_answer_sentences(self, chunks: Sequence[Chunk]) -> None:
+        """With the embedding cache, embed at ingest the sentences answers may quote (see
+        :mod:`shared.embeddings.cache`): a question then looks them up instead of computing them."""
+        from shared.answering.compose import unit_texts
+        from shared.embeddings.cache import CachingEmbedder
+
+        if isinstance(self.embedder, CachingEmbedder):
+            texts = list(dict.fromkeys(u for c in chunks for u in unit_texts(c.text)))
+            if texts:
+                self.embedder.embed_documents(texts)
 
     # ------------------------------------------------------------------ use cases
 

@@ -76,6 +76,11 @@ class Settings(BaseModel):
     embedder: str = Field(default="local:all-MiniLM-L6-v2")
     embed_batch_size: int = Field(default=32, ge=1, le=512)
     embed_threads: int = Field(default=2, ge=1, le=64)
+    embedding_cache: bool = Field(
+        default=True,
+        description="Embed answer sentences at ingest and remember vectors (beside a local index: "
+        "embedding-cache.sqlite3), so a question only looks them up.",
+    )
 
     # retrieval
     candidates: int = Field(default=60, ge=1, le=1000, description="Chunks fetched per retrieval leg.")
@@ -151,6 +156,11 @@ class Settings(BaseModel):
     @property
     def store_path(self) -> Path:
         return self.home_path / "index"
+
+    @property
+    def embedding_cache_path(self) -> Path | None:
+        """Where remembered vectors persist: beside a local index; a remote store keeps them in memory."""
+        return self.home_path / "embedding-cache.sqlite3" if self.store == "chroma" else None
 
     @property
     def max_file_bytes(self) -> int:

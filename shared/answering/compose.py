@@ -12,6 +12,7 @@ sentences); a unit from elsewhere is added only when it is nearly as good. Prose
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,33 +64,44 @@ class Unit:
         return len(self.text.split())
 
 
+def _units_in(text: str) -> Iterator[tuple[str, int, str | None]]:
+    """The quotable units of one chunk's text: ``(sentence, order, block it leads into)``."""
+    blocks = split_blocks(text)
+    order = 0
+    for b, (kind, start, end) in enumerate(blocks):
+        if kind in ("code", "table"):
+            continue
+        body = text[start:end]
+        spans = split_sentences(body)
+        following = _block_after(text, blocks, b)
+        for i, (s, e) in enumerate(spans):
+            sentence = _LIST_MARKER.sub("", _WS.sub(" ", body[s:e]).strip())
+            order += 1
+            if len(sentence.split()) < _MIN_WORDS:
+                continue
+            block = None
+            leads_in = introduces_block(sentence) or bool(_LEADS_IN.search(sentence))
+            if i == len(spans) - 1 and kind == "prose" and following is not None and leads_in:
+                block = following
+            yield sentence, order, block
+
+
+def unit_texts(text: str) -> list[str]:
+    """The sentences answering may quote from a chunk: what ingest embeds ahead of the questions."""
+    return [sentence for sentence, _, _ in _units_in(text)]
+
+
 def units_of(retrieved: list[Retrieved]) -> list[Unit]:
     """The quotable units of the retrieved chunks, in retrieval order; exact repeats are dropped."""
     out: list[Unit] = []
     seen: set[str] = set()
     for rank, item in enumerate(retrieved):
-        text = item.chunk.text
-        blocks = split_blocks(text)
-        order = 0
-        for b, (kind, start, end) in enumerate(blocks):
-            if kind in ("code", "table"):
+        for sentence, order, block in _units_in(item.chunk.text):
+            key = sentence.lower()
+            if key in seen:
                 continue
-            body = text[start:end]
-            spans = split_sentences(body)
-            following = _block_after(text, blocks, b)
-            for i, (s, e) in enumerate(spans):
-                sentence = _LIST_MARKER.sub("", _WS.sub(" ", body[s:e]).strip())
-                key = sentence.lower()
-                order += 1
-                if len(sentence.split()) < _MIN_WORDS or key in seen:
-                    continue
-                seen.add(key)
-                block = None
-                last = i == len(spans) - 1
-                leads_in = introduces_block(sentence) or bool(_LEADS_IN.search(sentence))
-                if last and kind == "prose" and following is not None and leads_in:
-                    block = following
-                out.append(Unit(text=sentence, rank=rank, order=order, item=item, block=block))
+            seen.add(key)
+            out.append(Unit(text=sentence, rank=rank, order=order, item=item, block=block))
     return out
 
 

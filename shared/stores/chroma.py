@@ -244,7 +244,8 @@ class ChromaStore:
     def dense_search(
         self, vector: np.ndarray, k: int, filters: SearchFilter | None = None
     ) -> list[ScoredChunk]:
-        total = self._col.count()
+        # after a flush BM25 holds exactly Chroma's chunks: its length saves a count call per query
+        total = len(self._lexical) if not self._dirty else self._col.count()
         if total == 0 or k <= 0:
             return []
         where = None

@@ -172,12 +172,14 @@ def test_concurrent_bm25_saves_never_collide(tmp_path: Path) -> None:
     errors: list[BaseException] = []
     start = threading.Barrier(4)
 
+    indexes = [LexicalIndex(tmp_path / "bm25") for _ in range(4)]  # before any save: nothing to load
+
     def save(n: int) -> None:
         try:
             start.wait()
             for _ in range(5):
-                LexicalIndex(tmp_path / "bm25").build([f"id{n}"], [f"text number {n}"], [f"/s{n}"], [[]])
-        except BaseException as exc:
+                indexes[n].build([f"id{n}"], [f"text number {n}"], [f"/s{n}"], [[]])
+        except BaseException as exc:  # collected for the assertion
             errors.append(exc)
 
     threads = [threading.Thread(target=save, args=(n,)) for n in range(4)]

@@ -51,9 +51,12 @@ def test_save_settings_file_merges_validates_and_is_private(tmp_path: Path) -> N
     path = save_settings_file(tmp_path, {"candidates": 30})
     assert json.loads(path.read_text()) == {"chunk_tokens": 120, "candidates": 30}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="chunk_tokens: Input should be greater"):
         save_settings_file(tmp_path, {"chunk_tokens": 5})
     assert json.loads(path.read_text())["chunk_tokens"] == 120  # nothing written on a bad value
+    with pytest.raises(ConfigError) as raised:  # the value itself (it may be a secret) is never shown
+        save_settings_file(tmp_path, {"endpoint": "ftp://sk-secret-value"})
+    assert "sk-secret-value" not in str(raised.value) and raised.value.__cause__ is None
 
 
 def test_answer_providers_from_env_are_comma_separated_and_checked(tmp_path: Path) -> None:
