@@ -35,7 +35,18 @@ from opensearchpy import (
 from shared.chunking import embedding_text
 from shared.errors import ConfigError, EmbedderMismatchError, StoreError, StoreUnavailableError
 from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter, utc_timestamp
-from shared.stores.lexical import lexical_tokens
+from shared.stores.opensearch_queries import (
+    HIT_SOURCE_EXCLUDES,
+    TEMPLATE_VERSION,
+    VECTOR_FIELD,
+    cosine_from_score,
+    index_body,
+    knn_query,
+    match_query,
+    term_counts_query,
+)
+
+__all__ = ["TEMPLATE_VERSION", "OpenSearchStore", "build_client", "cosine_from_score", "sigv4_auth"]
 
 if TYPE_CHECKING:
     from shared.embeddings.base import Embedder
@@ -43,123 +54,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_VERSION = 1
-"""Bump when the mapping or settings change incompatibly; an index from another version is refused."""
-
-VECTOR_FIELD = "embedding"
-KNN_ENGINE = "lucene"
-"""Lucene HNSW: efficient filtering, and one documented cosine score formula for every version (see
-:func:`cosine_from_score`)."""
-
 _PAGE = 1000  # ids per mget, hits per search_after page, buckets per composite page
 _BULK_DOCS = 500
 _BULK_BYTES = (
     8 * 1024 * 1024
 )  # below the 10 MiB request limit of the smallest Amazon OpenSearch Service nodes
-_HIT_SOURCE_EXCLUDES = [VECTOR_FIELD, "text"]  # what a search hit does not need back
-
-
-def index_body(*, embedder_name: str, dimension: int) -> dict[str, Any]:
-    """The index template, version :data:`TEMPLATE_VERSION`: settings and mapping of a new index.
-
-    ``text`` holds ``embedding_text(chunk)`` (title and headings + text) for BM25; ``display_text`` keeps the
-    chunk text as shown to users (in ``_source`` only, not indexed).
-    """
-    return {
-        "settings": {"index": {"knn": True}},
-        "mappings": {
-            "_meta": {
-                "app": "rag-explorer",
-                "template_version": TEMPLATE_VERSION,
-                "embedder": embedder_name,
-                "dimension": dimension,
-            },
-            "dynamic": "strict",
-            "properties": {
-                VECTOR_FIELD: {
-                    "type": "knn_vector",
-                    "dimension": dimension,
-                    "method": {
-                        "name": "hnsw",
-                        "engine": KNN_ENGINE,
-                        "space_type": "cosinesimil",
-                        "parameters": {"m": 16, "ef_construction": 128},
-                    },
-                },
-                "text": {"type": "text", "analyzer": "standard"},
-                "display_text": {"type": "text", "index": False},
-                "chunk_id": {"type": "keyword"},
-                "source": {"type": "keyword"},
-                "content_hash": {"type": "keyword"},
-                "tags": {"type": "keyword"},
-                "heading_path": {"type": "keyword", "ignore_above": 1024},
-                "title": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}},
-                "position": {"type": "integer"},
-                "page": {"type": "integer"},
-                "n_tokens": {"type": "integer"},
-                "indexed_at": {"type": "date"},
-            },
-        },
-    }
-
-
-def cosine_from_score(score: float) -> float:
-    """Cosine similarity from the ``_score`` of a k-NN query on a ``cosinesimil`` field.
-
-    OpenSearch documents ``d = 1 - cos`` and ``score = (2 - d) / 2 = (1 + cos) / 2`` (Lucene engine; Faiss and
-    NMSLIB used ``1 / (1 + d)`` before 2.19), so ``cos = 2 * score - 1``.
-    https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/
-    """
-    return min(1.0, max(-1.0, 2.0 * float(score) - 1.0))
-
-
-def filter_clauses(filters: SearchFilter | None) -> list[dict[str, Any]]:
-    """Filter-context clauses for a :class:`SearchFilter`: every tag required, source by prefix."""
-    if filters is None:
-        return []
-    clauses: list[dict[str, Any]] = [{"term": {"tags": tag}} for tag in filters.tags]
-    if filters.source_prefix:
-        clauses.append({"prefix": {"source": filters.source_prefix}})
-    return clauses
-
-
-def knn_query(vector: Sequence[float], k: int, filters: SearchFilter | None = None) -> dict[str, Any]:
-    """The dense leg: a ``knn`` query with efficient (in-graph) filtering.
-
-    Structure from https://docs.opensearch.org/latest/vector-search/filter-search-knn/efficient-knn-filtering/
-    (``{"knn": {<field>: {"vector": [...], "k": K, "filter": {"bool": ...}}}}``).
-    """
-    knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
-    clauses = filter_clauses(filters)
-    if clauses:
-        knn["filter"] = {"bool": {"filter": clauses}}
-    return {"size": k, "_source": {"excludes": _HIT_SOURCE_EXCLUDES}, "query": {"knn": {VECTOR_FIELD: knn}}}
-
-
-def match_query(query: str, k: int, filters: SearchFilter | None = None) -> dict[str, Any]:
-    """The lexical leg: BM25 ``match`` on ``text``; filters in the bool filter context (they do not score)."""
-    boolean: dict[str, Any] = {"must": [{"match": {"text": {"query": query}}}]}
-    clauses = filter_clauses(filters)
-    if clauses:
-        boolean["filter"] = clauses
-    return {"size": k, "_source": {"excludes": _HIT_SOURCE_EXCLUDES}, "query": {"bool": boolean}}
-
-
-def term_counts_query(terms: Sequence[str]) -> dict[str, Any]:
-    """How many chunks hold each term, in one request: a ``filters`` aggregation with one bucket per term.
-
-    ``text`` is analysed by the ``standard`` analyzer (no stemming), so a term matches as the word itself
-    or as a word starting with its stem ("backups" also finds "backup", "backing"), close to the stemmed
-    BM25 index of the local stores.
-    """
-    buckets: dict[str, Any] = {}
-    for i, term in enumerate(terms):
-        word = term.lower()
-        stems = [t for t in lexical_tokens(word) if t]
-        should: list[dict[str, Any]] = [{"match": {"text": {"query": word}}}]
-        should += [{"prefix": {"text": {"value": stem}}} for stem in stems if stem != word]
-        buckets[f"t{i}"] = {"bool": {"should": should, "minimum_should_match": 1}}
-    return {"size": 0, "query": {"match_all": {}}, "aggs": {"terms": {"filters": {"filters": buckets}}}}
 
 
 def _reason(exc: TransportError) -> str:
@@ -570,7 +469,7 @@ class OpenSearchStore:
         if not ids:
             return []
         self._ensure_index()
-        found = self._mget(ids, {"_source_excludes": _HIT_SOURCE_EXCLUDES})
+        found = self._mget(ids, {"_source_excludes": HIT_SOURCE_EXCLUDES})
         return [self._chunk(found[i]) for i in ids if i in found]
 
     def dense_search(

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from shared.answering.extractive import ExtractiveAnswerer
-from shared.answering.generative import CitationVerifier, GenerativeAnswerer, split_claims
+from shared.answering.generative import GenerativeAnswerer
+from shared.answering.verify import CitationVerifier, split_claims
 from shared.embeddings.hashing import HashingEmbedder
 from shared.llm.base import LLMError
 from shared.llm.prompt import REFUSAL_MARKER
