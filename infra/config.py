@@ -67,6 +67,10 @@ class ApiConfig:
     quota_per_day: int = 10_000
     stage_throttle_rate_limit: int = 50  # the whole stage, keyed or not
     stage_throttle_burst_limit: int = 100
+    # each route without an API key (/health, /openapi.json, /docs) on its own: the usage plan does not
+    # apply to them, so their method throttle keeps them from using up the stage's limit
+    public_throttle_rate_limit: int = 5
+    public_throttle_burst_limit: int = 10
     cors_allow_origins: tuple[str, ...] = ()  # () : no CORS (same-origin and server-to-server callers)
     waf: bool = False
 
@@ -126,7 +130,14 @@ def prod() -> StageConfig:
             index_replicas=1,
         ),
         functions=FunctionsConfig(ingest_reserved_concurrency=4),
-        api=ApiConfig(throttle_rate_limit=50, throttle_burst_limit=100, quota_per_day=100_000, waf=True),
+        api=ApiConfig(
+            throttle_rate_limit=50,
+            throttle_burst_limit=100,
+            quota_per_day=100_000,
+            public_throttle_rate_limit=10,
+            public_throttle_burst_limit=20,
+            waf=True,
+        ),
         monitoring=MonitoringConfig(alarm_topic_cmk=True),
         removal_policy=RemovalPolicy.RETAIN,
         log_retention=logs.RetentionDays.ONE_YEAR,

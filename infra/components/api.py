@@ -1,5 +1,6 @@
-"""The REST API: routes to the query and health functions, API key and usage plan, request validation,
-access logs, X-Ray, CORS by setting, and (prod) a WAF web ACL."""
+"""The REST API: routes to the query and health functions, API key and usage plan, method throttling for
+the routes without a key, request validation, access logs, X-Ray, CORS by setting, and (prod) a WAF web
+ACL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from constructs import Construct
 
 from infra.config import ApiConfig
 from infra.nag import acknowledge
+
+# GET routes without an API key, served by the small health function: the usage plan does not reach them,
+# so each has its own method throttle (ApiConfig.public_throttle_*)
+PUBLIC_ROUTES = ("/health", "/openapi.json", "/docs")
 
 # API Gateway checks only the shape the functions rely on; every field is validated again (with the
 # HTTP API's own 422 error body) by the pydantic models in shared/models.py.
@@ -90,27 +95,41 @@ class QueryApi(Construct):
             # the account-level role API Gateway needs to write logs (kept when the stack is deleted)
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
-            deploy_options=apigw.StageOptions(
-                stage_name=config.stage_name,
-                tracing_enabled=True,
-                metrics_enabled=True,
-                logging_level=apigw.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,  # request bodies are user questions: never log them
-                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
-                throttling_rate_limit=config.stage_throttle_rate_limit,
-                throttling_burst_limit=config.stage_throttle_burst_limit,
+            deploy_options=self._stage_options(config),
+        )
+
+    def _stage_options(self, config: ApiConfig) -> apigw.StageOptions:
+        return apigw.StageOptions(
+            stage_name=config.stage_name,
+            tracing_enabled=True,
+            metrics_enabled=True,
+            logging_level=apigw.MethodLoggingLevel.ERROR,
+            data_trace_enabled=False,  # request bodies are user questions: never log them
+            access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+            access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                caller=True,
+                http_method=True,
+                ip=True,
+                protocol=True,
+                request_time=True,
+                resource_path=True,
+                response_length=True,
+                status=True,
+                user=True,
             ),
+            throttling_rate_limit=config.stage_throttle_rate_limit,
+            throttling_burst_limit=config.stage_throttle_burst_limit,
+            # a method's settings replace the stage's for it: the same logging, a lower throttle
+            method_options={
+                f"{path}/GET": apigw.MethodDeploymentOptions(
+                    metrics_enabled=True,
+                    logging_level=apigw.MethodLoggingLevel.ERROR,
+                    data_trace_enabled=False,
+                    throttling_rate_limit=config.public_throttle_rate_limit,
+                    throttling_burst_limit=config.public_throttle_burst_limit,
+                )
+                for path in PUBLIC_ROUTES
+            },
         )
 
     def _gateway_responses(self, config: ApiConfig) -> None:
@@ -159,12 +178,13 @@ class QueryApi(Construct):
             request_validator=validator,
             request_models={"application/json": search_model},
         )
-        health_resource = root.add_resource("health")
-        health_resource.add_method("GET", health, api_key_required=False)  # liveness: no dependency called
-        health_resource.add_resource("detailed").add_method("GET", health, api_key_required=True)
-        # the API's own description, readable in a browser without the key
-        root.add_resource("openapi.json").add_method("GET", query, api_key_required=False)
-        root.add_resource("docs").add_method("GET", query, api_key_required=False)
+        # without a key: liveness (no dependency called) and the API's own description, readable in a
+        # browser; the health function serves the same resolver as the query function, at a fraction of
+        # its memory
+        public = {path: root.add_resource(path.lstrip("/")) for path in PUBLIC_ROUTES}
+        for resource in public.values():
+            resource.add_method("GET", health, api_key_required=False)
+        public["/health"].add_resource("detailed").add_method("GET", health, api_key_required=True)
 
     def _usage_plan(self, config: ApiConfig) -> None:
         self.api_key = self.api.add_api_key("ApiKey", description="RAG Explorer default API key")
@@ -193,16 +213,19 @@ class QueryApi(Construct):
             acknowledge(
                 self.api,
                 "AwsSolutions-APIG3",
-                "dev stage: no WAF web ACL (about 10 USD/month); usage plan throttling and the API key limit "
-                "abuse. The prod stage attaches one.",
+                "dev stage: no WAF web ACL (about 10 USD/month). Keyed callers are limited by the usage "
+                "plan, the keyless routes /health, /openapi.json and /docs by their own method throttling, "
+                "and the whole stage by stage throttling. The prod stage attaches one.",
             )
 
     def _acknowledge_api(self) -> None:
         acknowledge(
             self.api,
             "AwsSolutions-APIG4",
-            "Callers are identified by API key and usage plan; the API serves published documentation and "
-            "has no end-user identity to authorize. /health, /openapi.json and /docs are public on purpose.",
+            "Callers of /query, /search and /health/detailed are identified by API key; the API serves "
+            "published documentation and has no end-user identity to authorize. /health, /openapi.json and "
+            "/docs are public on purpose: no key, so no usage plan; method throttling (and in prod the WAF's "
+            "per-IP rate rule) limits them.",
         )
         acknowledge(
             self.api,

@@ -42,7 +42,7 @@ class QueryFunctions(Construct):
             "Query",
             code=query_code,
             handler="handler.lambda_handler",
-            description="RAG Explorer query: POST /query, POST /search, GET /openapi.json, GET /docs",
+            description="RAG Explorer query: POST /query, POST /search",
             memory_size=config.query_memory_mb,
             timeout=config.query_timeout,
             environment={**environment, "RAG_EXPLORER_LLM_SECRET_ARN": self.llm_secret.secret_arn},
@@ -55,7 +55,8 @@ class QueryFunctions(Construct):
             "Health",
             code=health_code,
             handler="handler.lambda_handler",
-            description="RAG Explorer health: GET /health, GET /health/detailed",
+            description="RAG Explorer health: GET /health, GET /health/detailed, GET /openapi.json, "
+            "GET /docs",
             memory_size=config.health_memory_mb,
             timeout=config.query_timeout,
             environment=environment,

@@ -43,13 +43,17 @@ def test_routes_and_api_key_requirements(stage: Synthesized) -> None:
         assert found[route]["Integration"]["Type"] == "AWS_PROXY"
 
 
-def test_query_routes_invoke_the_live_alias_and_health_the_health_function(stage: Synthesized) -> None:
+def test_query_routes_invoke_the_live_alias_and_the_rest_the_health_function(stage: Synthesized) -> None:
     found = methods(stage)
     (alias_id,) = stage.resources(stage.stateless, "AWS::Lambda::Alias")
-    for route in (("/query", "POST"), ("/search", "POST"), ("/openapi.json", "GET"), ("/docs", "GET")):
+    for route in (("/query", "POST"), ("/search", "POST")):
         assert alias_id in json.dumps(found[route]["Integration"]["Uri"]), route
-    for route in (("/health", "GET"), ("/health/detailed", "GET")):
-        assert "QueryFunctionsHealthFunction" in json.dumps(found[route]["Integration"]["Uri"]), route
+    # /docs and /openapi.json too: the small health function serves the same resolver
+    health_routes = ("/health", "/health/detailed", "/openapi.json", "/docs")
+    for route in ((path, "GET") for path in health_routes):
+        uri = json.dumps(found[route]["Integration"]["Uri"])
+        assert "QueryFunctionsHealthFunction" in uri, route
+        assert alias_id not in uri and "QueryFunctionsQueryFunction" not in uri, route
 
 
 def test_post_bodies_are_validated(stage: Synthesized) -> None:
@@ -106,9 +110,29 @@ def test_stage_has_access_logs_tracing_and_throttling(stage: Synthesized) -> Non
     assert (
         "DestinationArn" in props["AccessLogSetting"] and "requestId" in props["AccessLogSetting"]["Format"]
     )
-    (settings,) = props["MethodSettings"]
+    (settings,) = (s for s in props["MethodSettings"] if (s["ResourcePath"], s["HttpMethod"]) == ("/*", "*"))
     assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
     assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+
+
+def test_keyless_routes_have_their_own_method_throttle(stage: Synthesized) -> None:
+    """/health, /openapi.json and /docs are outside the usage plan: each is throttled on its own, well
+    below the stage limit, so that unauthenticated traffic cannot use up what keyed callers share."""
+    (api_stage,) = stage.resources(stage.stateless, "AWS::ApiGateway::Stage").values()
+    settings = {(s["ResourcePath"], s["HttpMethod"]): s for s in api_stage["Properties"]["MethodSettings"]}
+    stage_wide = settings.pop(("/*", "*"))
+    rate, burst = (5, 10) if stage.stage == "dev" else (10, 20)
+    # a method setting's path is "/" and the resource path with its slashes escaped as ~1
+    keyless = {("/" + path.replace("/", "~1"), method) for (path, method), key in ROUTES.items() if not key}
+    assert keyless == {("/~1health", "GET"), ("/~1openapi.json", "GET"), ("/~1docs", "GET")}
+    assert set(settings) == keyless
+    for route, method_settings in settings.items():
+        assert method_settings["ThrottlingRateLimit"] == rate, route
+        assert method_settings["ThrottlingBurstLimit"] == burst, route
+        assert rate < stage_wide["ThrottlingRateLimit"] and burst < stage_wide["ThrottlingBurstLimit"]
+        # a method's settings replace the stage's: its logging must not be lost
+        assert method_settings["LoggingLevel"] == "ERROR" and method_settings["DataTraceEnabled"] is False
+        assert method_settings["MetricsEnabled"] is True, route
 
 
 def test_cors_only_where_configured(dev: Synthesized, prod: Synthesized) -> None:
