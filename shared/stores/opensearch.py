@@ -228,10 +228,14 @@ class OpenSearchStore:
         except (OpenSearchException, ImproperlyConfigured) as exc:
             raise StoreError(f"OpenSearch {what} failed: {exc}") from exc
 
-    def _ensure_index(self) -> None:
-        """Create the index from the template if it is missing, then check its ``_meta`` (once)."""
+    def _ensure_index(self, *, write: bool = False) -> bool:
+        """Create the index from the template if it is missing, then check its ``_meta`` (once).
+
+        Returns ``False`` when the index does not exist and this role may not create it (the query and
+        health functions may only read; the ingest function creates the index with the first document):
+        reads then see an empty index, and ``write=True`` raises :class:`StoreError`."""
         if self._ready:
-            return
+            return True
         with self._backend("index setup"):
             if not self.client.indices.exists(index=self.index):
                 body = index_body(embedder_name=self.embedder_name, dimension=self.dimension)
@@ -239,12 +243,15 @@ class OpenSearchStore:
                     self.client.indices.create(index=self.index, body=body)
                     log.info("created OpenSearch index %s (template v%d)", self.index, TEMPLATE_VERSION)
                 except TransportError as exc:  # created meanwhile by another process: fine
+                    if exc.status_code == 403 and not write:
+                        return False  # not created yet, and not ours to create: empty until ingest
                     if exc.error != "resource_already_exists_exception":
                         raise
             mappings = self.client.indices.get_mapping(index=self.index)
         for mapping in mappings.values():
             self._check_meta(mapping.get("mappings", {}).get("_meta") or {})
         self._ready = True
+        return True
 
     def _check_meta(self, meta: dict[str, Any]) -> None:
         built_with = meta.get("embedder")
@@ -271,11 +278,14 @@ class OpenSearchStore:
                 "re-ingest"
             )
 
-    def _read_own_writes(self) -> None:
-        """Before a search-based read: make this store's pending writes visible."""
-        self._ensure_index()
+    def _read_own_writes(self) -> bool:
+        """Before a search-based read: make this store's pending writes visible. ``False``: there is no
+        index yet (nothing was ingested), so the read finds nothing."""
+        if not self._ensure_index():
+            return False
         if self._dirty:
             self.flush()
+        return True
 
     def _doc(self, chunk: Chunk, vector: np.ndarray, now: str) -> dict[str, Any]:
         return {
@@ -358,7 +368,8 @@ class OpenSearchStore:
 
     def _composite(self, fields: Sequence[str], what: str) -> Iterator[dict[str, Any]]:
         """Every distinct combination of the keyword ``fields``, paged with a composite aggregation."""
-        self._read_own_writes()
+        if not self._read_own_writes():
+            return
         after: dict[str, Any] | None = None
         while True:
             composite: dict[str, Any] = {
@@ -394,7 +405,7 @@ class OpenSearchStore:
             )
         if not chunks:
             return
-        self._ensure_index()
+        self._ensure_index(write=True)
         now = utc_timestamp()
         actions = [
             {"_op_type": "index", "_index": self.index, "_id": c.chunk_id, "_source": self._doc(c, v, now)}
@@ -406,12 +417,13 @@ class OpenSearchStore:
     def delete_ids(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        self._ensure_index()
+        self._ensure_index(write=True)
         self._dirty = True
         self._bulk([{"_op_type": "delete", "_index": self.index, "_id": i} for i in ids], "delete")
 
     def delete_source(self, source: str) -> int:
-        self._read_own_writes()
+        if not self._read_own_writes():
+            return 0
         with self._backend("delete_by_query"):
             resp = self.client.delete_by_query(
                 index=self.index, body={"query": {"term": {"source": source}}}, refresh=True
@@ -422,7 +434,8 @@ class OpenSearchStore:
 
     def flush(self) -> None:
         """Refresh the index: every write so far becomes visible to searches."""
-        self._ensure_index()
+        if not self._ensure_index():
+            return
         with self._backend("refresh"):
             self.client.indices.refresh(index=self.index)
         self._dirty = False
@@ -439,7 +452,8 @@ class OpenSearchStore:
         return seen
 
     def chunk_ids_for_source(self, source: str) -> list[str]:
-        self._read_own_writes()
+        if not self._read_own_writes():
+            return []
         ids: list[str] = []
         body: dict[str, Any] = {
             "size": _PAGE,
@@ -455,9 +469,8 @@ class OpenSearchStore:
             body["search_after"] = hits[-1]["sort"]
 
     def get_embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        if not ids:
+        if not ids or not self._ensure_index():
             return {}
-        self._ensure_index()
         found = self._mget(ids, {"_source_includes": [VECTOR_FIELD]})
         return {
             cid: np.asarray(src[VECTOR_FIELD], dtype=np.float32)
@@ -466,9 +479,8 @@ class OpenSearchStore:
         }
 
     def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
-        if not ids:
+        if not ids or not self._ensure_index():
             return []
-        self._ensure_index()
         found = self._mget(ids, {"_source_excludes": HIT_SOURCE_EXCLUDES})
         return [self._chunk(found[i]) for i in ids if i in found]
 
@@ -478,7 +490,8 @@ class OpenSearchStore:
         vec = np.asarray(vector, dtype=np.float32)
         if k <= 0 or not np.any(vec):  # cosine is undefined for a zero vector (OpenSearch rejects it)
             return []
-        self._read_own_writes()
+        if not self._read_own_writes():
+            return []
         hits = self._hits(knn_query(vec.tolist(), k, filters), "k-NN search")
         return [
             ScoredChunk(chunk=self._chunk(h["_source"]), score=cosine_from_score(h["_score"]))
@@ -488,7 +501,8 @@ class OpenSearchStore:
     def lexical_search(self, query: str, k: int, filters: SearchFilter | None = None) -> list[ScoredChunk]:
         if k <= 0 or not query.strip():
             return []
-        self._read_own_writes()
+        if not self._read_own_writes():
+            return []
         hits = self._hits(match_query(query, k, filters), "BM25 search")
         return [ScoredChunk(chunk=self._chunk(h["_source"]), score=float(h["_score"])) for h in hits[:k]]
 
@@ -496,14 +510,16 @@ class OpenSearchStore:
         terms = list(dict.fromkeys(terms))
         if not terms:
             return {}
-        self._read_own_writes()
+        if not self._read_own_writes():
+            return dict.fromkeys(terms, 0)
         with self._backend("vocabulary lookup"):
             resp = self.client.search(index=self.index, body=term_counts_query(terms))
         buckets = resp.get("aggregations", {}).get("terms", {}).get("buckets", {})
         return {term: int(buckets.get(f"t{i}", {}).get("doc_count", 0)) for i, term in enumerate(terms)}
 
     def count_chunks(self) -> int:
-        self._read_own_writes()
+        if not self._read_own_writes():
+            return 0
         with self._backend("count"):
             return int(self.client.count(index=self.index)["count"])
 
@@ -517,7 +533,8 @@ class OpenSearchStore:
 
     def health(self) -> IndexHealth:
         try:
-            self._ensure_index()
+            if not self._ensure_index():
+                return IndexHealth(ok=True, detail=f"{self._where} does not exist yet: nothing ingested")
             with self._backend("health check"):
                 cluster = self.client.cluster.health(index=self.index)
                 status = str(cluster.get("status", "unknown"))

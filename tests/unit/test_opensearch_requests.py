@@ -225,6 +225,26 @@ def test_existing_index_is_not_recreated_and_a_creation_race_is_fine(cluster: Fa
     assert make_store(race).count_chunks() == 3
 
 
+def test_a_reader_that_may_not_create_the_index_sees_an_empty_one(cluster: FakeCluster) -> None:
+    """The query and health roles may only read; before the first ingest there is no index to read."""
+    cluster.on("HEAD", rf"/{INDEX}", (404, None))
+    denied = {"error": {"type": "security_exception", "reason": "no permissions for [indices:admin/create]"}}
+    cluster.on("PUT", rf"/{INDEX}", (403, {**denied, "status": 403}))
+    store = make_store(cluster)
+    assert store.count_chunks() == 0 and store.source_hashes() == {}
+    assert store.dense_search(np.ones(DIM, dtype=np.float32), 3) == []
+    assert store.lexical_search("anything", 3) == [] and store.get_chunks(["a"]) == []
+    assert store.term_counts(["x"]) == {"x": 0}
+    health = store.health()
+    assert health.ok and "does not exist yet" in (health.detail or "")
+    assert cluster.of("POST", f"/{INDEX}/_search") == []  # nothing was searched
+    chunk = Chunk(chunk_id="c", source="s", text="t", position=0, content_hash="h")
+    with pytest.raises(StoreError):  # a writer must be able to create it
+        store.upsert([chunk], np.ones((1, DIM), dtype=np.float32))
+    cluster.on("HEAD", rf"/{INDEX}", (200, None))  # the ingest function created it meanwhile
+    assert store.count_chunks() == 3
+
+
 def test_index_of_another_embedder_is_refused(cluster: FakeCluster) -> None:
     with pytest.raises(
         EmbedderMismatchError, match=r"built with embedder 'hash:4' but 'local:other' is configured"
