@@ -1,7 +1,8 @@
-"""Health Lambda (API Gateway REST proxy): GET /health (liveness) and GET /health/detailed (readiness).
+"""Health Lambda (API Gateway REST proxy): GET /health (liveness), GET /health/detailed (readiness), and
+the API's description, GET /openapi.json and GET /docs (kept off the 2 GB query function).
 
 It serves the same resolver as the query Lambda (:func:`shared.adapters.http_api.create_app`); API
-Gateway sends it only the /health routes. ``GET /health`` calls no dependency, so it stays cheap:
+Gateway sends it only these routes. ``GET /health`` calls no dependency, so it stays cheap:
 nothing heavy loads until ``GET /health/detailed`` checks the store, the embedder and the document bucket.
 """
 

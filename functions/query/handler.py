@@ -1,4 +1,4 @@
-"""Query Lambda (API Gateway REST proxy): POST /query, POST /search, GET /openapi.json, GET /docs.
+"""Query Lambda (API Gateway REST proxy): POST /query and POST /search.
 
 The routes, validation and error bodies live in :func:`shared.adapters.http_api.create_app`; this file
 only wires Powertools around it. The service is built once per cold start; the embedder and the store
