@@ -1,15 +1,31 @@
-"""The local HTTP server behind `rag-explorer serve`: API Gateway in front of the Lambda resolver, in-process.
+"""The local HTTP server behind `rag-explorer serve`: API Gateway in front of the Lambda resolver.
 
-Each HTTP request becomes an API Gateway REST proxy event (payload version 1.0) and goes to the same
-resolver that the query and health Lambdas run (:func:`shared.adapters.http_api.create_app`); the proxy result
-becomes the HTTP response. Like one Lambda instance, the resolver handles one request at a time (a lock),
-while the threaded server keeps accepting connections.
+How a request flows:
 
-The server also plays API Gateway's own part (:class:`local_cli.api_keys.Gateway`): with API keys configured,
-``x-api-key`` checks (403) and a per-key rate limit (429 with ``Retry-After``), answered before the
-resolver runs; without keys the API is open. Every response carries ``x-request-id`` (the id that error
-bodies quote), and every log line names it: request lines, and whatever the resolver and the core log
-through :mod:`logging` while handling the request (WARNING and above).
+1. **uvicorn** (:class:`uvicorn.Server`, h11) owns the socket: it parses the request line and headers
+   (malformed ones, conflicting ``Content-Length`` headers, ``Transfer-Encoding`` other than chunked:
+   400 with the error model), closes connections idle for ``keep_alive_s`` and caps open connections
+   plus running requests (``max_connections``; beyond it uvicorn itself answers 503). One event loop,
+   no thread per connection.
+2. **The gateway** (:class:`local_cli.gateway_asgi.GatewayApp`, a plain ASGI app) decides from the
+   headers alone, before reading a byte of the body: ``Transfer-Encoding`` with ``Content-Length`` 400,
+   a declared body over ``MAX_BODY_BYTES`` 413, API key 403 and rate limit 429
+   (:class:`local_cli.api_keys.Gateway`), unknown route or method 404/405 (the resolver's own answer,
+   from its route table), a ``multipart/*`` body 415. Then it reads the body, at most ``MAX_BODY_BYTES``
+   (a longer chunked body: 413), and builds the API Gateway REST proxy event (:func:`build_event`).
+3. ``GET /health`` (open, cheap) is answered right there by a resolver in the server process, whose
+   store and embedder are never loaded, so it never waits behind queries.
+4. Everything else goes to **worker processes** (:class:`local_cli.worker_pool.WorkerPool`), each with
+   its own resolver, ``create_app(RagService(settings))``, the same one the query and health Lambdas run.
+   At most ``max_pending`` requests are queued or running; beyond that the answer is an immediate 503
+   with ``Retry-After: 1``. A request still queued when its client disconnects is dropped, never
+   computed; past ``DEADLINE_S`` (API Gateway's 29 s) the answer is 504.
+5. The proxy result becomes the HTTP response. Every response carries ``x-request-id`` (the id error
+   bodies quote), and every log line names it: one line per request, and whatever the resolver and the
+   core log (WARNING and above) in the server or in a worker (:class:`RequestIdLogHandler`).
+
+Ctrl-C (SIGINT) or SIGTERM stops accepting, answers queued requests 503, lets running ones finish (up
+to ``shutdown_s``), then stops the workers: no process is left behind.
 """
 
 from __future__ import annotations
@@ -17,40 +33,33 @@ from __future__ import annotations
 import base64
 import contextvars
 import logging
-import re
+import signal
 import socket
-import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local_cli.api_keys import HEADER as API_KEY_HEADER
-from local_cli.api_keys import Gateway, Rejection
+from local_cli.api_keys import Gateway
 
-__all__ = ["Gateway", "LocalApiServer", "build_event", "make_server"]
+if TYPE_CHECKING:
+    from local_cli.worker_pool import WorkerPool
+    from shared.settings import Settings
 
-#: API Gateway rejects larger payloads itself; the resolver's own (smaller) limit applies below this.
-MAX_GATEWAY_BODY_BYTES = 10 * 1024 * 1024
+__all__ = ["Gateway", "LocalApiServer", "ServeOptions", "build_event", "make_server"]
+
 STAGE = "local"
 REQUEST_ID_HEADER = "x-request-id"
-#: A connection that sends nothing for this long is closed (a slow client cannot hold a thread forever).
-SOCKET_TIMEOUT_S = 60
 
-_METHOD = re.compile(r"[A-Z]{1,32}")
 _current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-
-Resolver = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class LocalLambdaContext:
-    """What the resolver reads of a Lambda context."""
+    """What the resolver reads of a Lambda context; the remaining time counts down to ``deadline``."""
 
     function_name = "rag-explorer-serve"
     function_version = "$LATEST"
@@ -59,11 +68,12 @@ class LocalLambdaContext:
     log_group_name = "local"
     log_stream_name = "local"
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, deadline: float | None = None) -> None:
         self.aws_request_id = request_id
+        self.deadline = deadline if deadline is not None else time.time() + 29.0
 
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        return max(0, int((self.deadline - time.time()) * 1000))
 
 
 def request_path(target: str) -> str:
@@ -88,6 +98,7 @@ def build_event(
     for name, value in headers:
         single[name] = value
         multi.setdefault(name, []).append(value)
+    lower = {name.lower(): value for name, value in single.items()}
     query = parse_qs(parts.query, keep_blank_values=True)
     text: str | None
     encoded = False
@@ -112,9 +123,9 @@ def build_event(
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
-            "domainName": single.get("Host", "localhost"),
+            "domainName": lower.get("host", "localhost"),
             "httpMethod": method,
-            "identity": {"sourceIp": source_ip, "userAgent": single.get("User-Agent")},
+            "identity": {"sourceIp": source_ip, "userAgent": lower.get("user-agent")},
             # like a custom domain: the stage is not part of the path, so /docs "Try it out" works here
             "path": path,
             "protocol": "HTTP/1.1",
@@ -144,139 +155,10 @@ def _error_body(code: str, message: str, request_id: str) -> bytes:
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: LocalApiServer
-    protocol_version = "HTTP/1.1"
-    server_version = "rag-explorer-serve"
-    timeout = SOCKET_TIMEOUT_S
-    request_id = "-"
-    status_sent = 0
-
-    def do_GET(self) -> None:
-        self._proxy()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
-
-    def __getattr__(self, name: str) -> Any:
-        """Any other method (TRACE, CONNECT, ...) goes to the resolver too: 405 on a known path, else 404."""
-        if name.startswith("do_") and _METHOD.fullmatch(name[3:]):
-            return self._proxy
-        raise AttributeError(name)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None  # one line per request is written by _proxy / send_error instead
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Errors the HTTP layer finds itself (bad request line, headers too long, unknown method).
-
-        The error model and the request id, like every other error, instead of the stdlib's HTML page.
-        """
-        self.request_id = str(uuid.uuid4())
-        try:
-            status = HTTPStatus(code)
-        except ValueError:
-            status = HTTPStatus.BAD_REQUEST
-        self.close_connection = True
-        body = _error_body(
-            status.phrase.lower().replace(" ", "_").replace("-", "_"),
-            message or status.phrase,
-            self.request_id,
-        )
-        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
-            self.request_version = "HTTP/1.1"  # an unparsable request line still gets a status line
-        if not getattr(self, "command", None):
-            self.command = ""
-        try:
-            self._send(status, [("Content-Type", "application/json")], body)
-        finally:
-            self.server.log(
-                f'{self.client_address[0]} "{_printable(getattr(self, "requestline", "") or "-")}" '
-                f"{status.value} request_id={self.request_id}"
-            )
-            self.request_id = "-"
-
-    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status_sent = status
-        self.send_response(status)
-        for name, value in headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding", REQUEST_ID_HEADER):
-                self.send_header(name, value)
-        self.send_header(REQUEST_ID_HEADER, self.request_id)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _reject(self, rejection: Rejection) -> None:
-        headers = [("Content-Type", "application/json"), *rejection.headers]
-        self._send(
-            rejection.status, headers, _error_body(rejection.error, rejection.message, self.request_id)
-        )
-
-    def _read_body(self) -> bytes | None:
-        """The request body, or None after answering an error (the connection is then closed)."""
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                self.close_connection = True
-                self._reject(
-                    Rejection(HTTPStatus.LENGTH_REQUIRED, "length_required", "send a Content-Length header")
-                )
-                return None
-            return b""
-        try:
-            length = int(length_header)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            self.close_connection = True
-            self._reject(Rejection(HTTPStatus.BAD_REQUEST, "bad_request", "bad Content-Length"))
-            return None
-        if length > MAX_GATEWAY_BODY_BYTES:
-            self.close_connection = True
-            message = f"the request body is {length} bytes; the limit is {MAX_GATEWAY_BODY_BYTES}"
-            self._reject(Rejection(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", message))
-            return None
-        return self.rfile.read(length) if length else b""
-
-    def _proxy(self) -> None:
-        started = time.perf_counter()
-        self.request_id = str(uuid.uuid4())
-        self.status_sent = 0
-        token = _current_request_id.set(self.request_id)
-        key: str | None = None
-        try:
-            body = self._read_body()
-            if body is None:
-                return
-            admission = self.server.gateway.admit(
-                self.command, request_path(self.path), self.headers.get(API_KEY_HEADER)
-            )
-            key = admission.key
-            if admission.rejection is not None:
-                self._reject(admission.rejection)
-                return
-            event = build_event(
-                self.command,
-                self.path,
-                list(self.headers.items()),
-                body,
-                source_ip=self.client_address[0],
-                request_id=self.request_id,
-            )
-            result = self.server.invoke(event, LocalLambdaContext(self.request_id))
-            self._send(*_from_proxy_result(result))
-        finally:
-            self.server.log(
-                f'{self.client_address[0]} "{self.command} {_printable(self.path)}" {self.status_sent} '
-                f"{(time.perf_counter() - started) * 1000:.1f}ms"
-                + (f" api_key={key}" if key else "")
-                + f" request_id={self.request_id}"
-            )
-            _current_request_id.reset(token)
-            self.request_id = "-"
+def internal_error_result(request_id: str) -> dict[str, Any]:
+    """The proxy result of a request that failed outside the resolver's own error handling."""
+    body = _error_body("internal_error", f"internal error; quote request id {request_id}", request_id)
+    return {"statusCode": 500, "headers": {"Content-Type": "application/json"}, "body": body.decode()}
 
 
 def _printable(text: str) -> str:
@@ -318,71 +200,136 @@ def _from_proxy_result(result: dict[str, Any]) -> tuple[int, list[tuple[str, str
     return status, headers, payload
 
 
-class LocalApiServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # listen backlog: many clients connecting at once are queued, not refused
+# --------------------------------------------------------------------------- the server
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """``serve``'s capacity and timeouts (see the module doc)."""
+
+    workers: int = 2
+    max_pending: int = 128
+    #: uvicorn's ``limit_concurrency`` (connections plus running requests); at least max_pending + 64
+    max_connections: int = 1024
+    keep_alive_s: float = 5.0
+    #: on Ctrl-C: how long running requests may take to finish, then how long the workers may take
+    shutdown_s: float = 10.0
+    #: request line plus headers (h11's ``max_incomplete_event_size``)
+    max_header_bytes: int = 16 * 1024
+
+
+class _Stop(Exception):
+    """SIGTERM, turned into an exception so that the pool is shut down like on Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Stop
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock.set_inheritable(False)
+    return sock
+
+
+def _raise_fd_limit(needed: int) -> None:
+    """Room for ``needed`` open connections, if the hard limit allows."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < needed:
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE,
+                (needed if hard == resource.RLIM_INFINITY else min(needed, hard), hard),
+            )
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+class LocalApiServer:
+    """A bound socket, the worker pool and the gateway app; :meth:`start_workers`, then :meth:`run`."""
 
     def __init__(
         self,
-        address: tuple[str, int],
-        resolver: Resolver,
+        sock: socket.socket,
+        settings: Settings,
         *,
         log: Callable[[str], None],
-        gateway: Gateway | None = None,
+        gateway: Gateway,
+        options: ServeOptions,
     ) -> None:
-        self.resolver = resolver
+        from local_cli.gateway_asgi import GatewayApp
+        from local_cli.worker_pool import WorkerPool
+        from shared.adapters.http_api import create_app
+        from shared.service import RagService
+
+        self.sock = sock
         self.log = log
-        self.gateway = gateway or Gateway()
-        self._lock = threading.Lock()
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
+        self.options = options
+        self.pool: WorkerPool = WorkerPool(
+            settings, workers=options.workers, max_pending=options.max_pending, log=log
+        )
+        # GET /health and the 404/405 answers: a resolver here, whose store and embedder stay unloaded
+        self.app = GatewayApp(
+            gateway=gateway, resolver=create_app(RagService(settings)), pool=self.pool, log=log
+        )
         self._log_handler = RequestIdLogHandler(log)
         logging.getLogger().addHandler(self._log_handler)
 
-    def server_close(self) -> None:
-        logging.getLogger().removeHandler(self._log_handler)
-        super().server_close()
-
     @property
     def url(self) -> str:
-        host, port = self.server_address[0], self.server_address[1]
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        shown = f"[{name}]" if ":" in name else name
+        host, port = self.sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in str(host) else str(host)
         return f"http://{shown}:{port}"
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A connection-level failure (e.g. the client went away): one log line, no traceback."""
-        exc = sys.exc_info()[1]
-        if not isinstance(exc, ConnectionError | TimeoutError):
-            self.log(f"error serving {client_address[0]}: {exc!r} request_id={_current_request_id.get()}")
+    def start_workers(self) -> list[str]:
+        """Start the worker processes and wait until each has loaded the service; returns warnings
+        (e.g. the store is unavailable). Raises :class:`local_cli.worker_pool.WorkerStartError`."""
+        return self.pool.start()
 
-    def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        with self._lock:  # the resolver keeps the current event in class state: one request at a time
-            try:
-                return self.resolver(event, context)
-            except Exception as exc:  # the resolver maps errors itself; this is a last resort
-                request_id = event["requestContext"]["requestId"]
-                self.log(f"unhandled error: {exc!r} request_id={request_id}")
-                body = _error_body("internal_error", "internal error", request_id)
-                return {
-                    "statusCode": 500,
-                    "headers": {"Content-Type": "application/json"},
-                    "body": body.decode(),
-                }
+    def run(self) -> None:
+        """Serve until Ctrl-C or SIGTERM (then return normally)."""
+        from local_cli.gateway_asgi import uvicorn_server
+
+        server = uvicorn_server(self.app, self.pool, self.options)
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+        try:
+            server.run(sockets=[self.sock])
+        except (KeyboardInterrupt, _Stop):
+            pass
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def close(self) -> None:
+        """Stop the workers (see :meth:`WorkerPool.close`), close the socket, detach the log handler."""
+        try:
+            self.pool.close(timeout=self.options.shutdown_s)
+        finally:
+            self.sock.close()
+            logging.getLogger().removeHandler(self._log_handler)
 
 
 def make_server(
     host: str,
     port: int,
-    resolver: Resolver,
+    settings: Settings,
     *,
     log: Callable[[str], None],
     gateway: Gateway | None = None,
+    options: ServeOptions | None = None,
 ) -> LocalApiServer:
-    """Bind (port 0 picks a free port) and return the server; call ``serve_forever()`` to run it.
-
-    ``gateway`` (API keys, rate limit) defaults to an open API. Until ``server_close()``, WARNING and
-    higher log records go to ``log`` too, each with the request id of the request being handled.
-    """
-    return LocalApiServer((host, port), resolver, log=log, gateway=gateway)
+    """Bind (port 0 picks a free port; :attr:`LocalApiServer.url` has the real one) and return the
+    server; call ``start_workers()`` then ``run()``, and ``close()`` at the end. Raises OSError when the
+    address cannot be bound. Until ``close()``, WARNING and higher log records go to ``log`` too."""
+    options = options or ServeOptions()
+    _raise_fd_limit(options.max_connections + 256)
+    sock = _bind(host, port)
+    try:
+        return LocalApiServer(sock, settings, log=log, gateway=gateway or Gateway(), options=options)
+    except BaseException:
+        sock.close()
+        raise

@@ -146,6 +146,33 @@ def configure(
     help="API keys, comma-separated; prefer the environment variable, as a command line is visible to "
     "other users of the machine. [env RAG_EXPLORER_SERVE_API_KEYS]",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    envvar="RAG_EXPLORER_SERVE_WORKERS",
+    help="Worker processes that answer queries, each with its own copy of the model and index; "
+    "GET /health is answered apart and never waits behind them. [env RAG_EXPLORER_SERVE_WORKERS]",
+)
+@click.option(
+    "--max-pending",
+    type=click.IntRange(1, 100_000),
+    default=128,
+    show_default=True,
+    envvar="RAG_EXPLORER_SERVE_MAX_PENDING",
+    help="Requests queued or running in the workers at most; beyond it: 503 with Retry-After at once. "
+    "[env RAG_EXPLORER_SERVE_MAX_PENDING]",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(2, 1_000_000),
+    default=1024,
+    show_default=True,
+    envvar="RAG_EXPLORER_SERVE_MAX_CONNECTIONS",
+    help="Open connections plus running requests at most (at least max-pending + 64); beyond it new "
+    "requests get 503. Idle connections are closed after 5 s. [env RAG_EXPLORER_SERVE_MAX_CONNECTIONS]",
+)
 @click.pass_obj
 def serve(
     state: State,
@@ -154,45 +181,48 @@ def serve(
     api_key_file: Path | None,
     rate_limit: str,
     api_keys: str | None,
+    workers: int,
+    max_pending: int,
+    max_connections: int,
 ) -> None:
     """Serve the HTTP API locally: POST /query, POST /search, GET /health, GET /docs, ...
 
     Each request goes through the same code as the AWS Lambda functions behind API Gateway, so the
-    answers, status codes and error bodies are the ones the deployed API gives. With API keys, the
-    server also does API Gateway's part: x-api-key checks (403) and a per-key rate limit (429). Every
-    response carries x-request-id, and every log line names it. Stop with Ctrl-C.
+    answers, status codes and error bodies are the ones the deployed API gives; queries run in
+    --workers processes, at most --max-pending at a time (else 503), 29 s each (else 504). With API
+    keys, the server also does API Gateway's part: x-api-key checks (403) and a per-key rate limit
+    (429). Every response carries x-request-id, and every log line names it. Stop with Ctrl-C.
     """
-    from local_cli.server import Gateway, make_server
-    from shared.errors import StoreUnavailableError
+    from local_cli.server import Gateway, ServeOptions, make_server
+    from local_cli.worker_pool import WorkerStartError
 
     try:
         gateway = Gateway.from_options(api_key_file, api_keys, rate_limit)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    service = state.local_only("serve")
-    with user_errors():
-        service.embedder.embed_query("warm up")  # load the model before the first request
-        try:
-            service.store  # noqa: B018 - open the index (or fail now on a bad one)
-        except StoreUnavailableError as exc:
-            echo(f"warning: the store is unavailable ({exc}); requests get 503 until it is back", err=True)
-
-    from shared.adapters.http_api import create_app
-
-    app = create_app(service)
+    settings = state.local_only("serve").settings
+    options = ServeOptions(workers=workers, max_pending=max_pending, max_connections=max_connections)
     try:
-        server = make_server(host, port, app.resolve, log=lambda line: echo(line, err=True), gateway=gateway)
+        server = make_server(
+            host, port, settings, log=lambda line: echo(line, err=True), gateway=gateway, options=options
+        )
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    echo(
-        f"RAG Explorer API on {server.url} (docs: {server.url}/docs, store: {service.settings.store}); "
-        f"{gateway.describe()}; press Ctrl-C to stop",
-        err=True,
-    )
     try:
-        server.serve_forever()
+        try:
+            for warning in server.start_workers():  # each loads the model and opens the index
+                echo(f"warning: {warning}", err=True)
+        except WorkerStartError as exc:
+            raise UserError(str(exc)) from exc
+        echo(
+            f"RAG Explorer API on {server.url} (docs: {server.url}/docs, store: {settings.store}); "
+            f"{gateway.describe()}; {workers} worker{'s' if workers != 1 else ''}, at most {max_pending} "
+            "requests pending; press Ctrl-C to stop",
+            err=True,
+        )
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.close()
     echo("stopped", err=True)
