@@ -25,12 +25,30 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.sites import Site
 
 HEADER = "x-api-key"
 ENV_KEYS = "RAG_EXPLORER_SERVE_API_KEYS"
-#: The routes that need no key, like the health check an orchestrator or load balancer calls.
-OPEN_ROUTES = frozenset({("GET", "/health")})
+#: The routes that need no key: the health check, the widget script, CORS preflights (a browser sends
+#: them without the key), and the demo page (``GET /``, served by ``serve`` only).
+OPEN_ROUTES = frozenset(
+    {("GET", "/health"), ("GET", "/widget.js"), ("GET", "/"), ("OPTIONS", "/query"), ("OPTIONS", "/feedback")}
+)
+OPEN_PREFIXES = (("GET", "/widget/"),)
 DEFAULT_RATE = 20.0
+#: Publishable keys (sites): per key, and per key and client address (a script reusing a public key).
+DEFAULT_SITE_RATE = "10/20"
+DEFAULT_ADDRESS_RATE = "1/10"
+
+
+def is_open_route(method: str, path: str) -> bool:
+    method = method.upper()
+    return (method, path) in OPEN_ROUTES or any(method == m and path.startswith(p) for m, p in OPEN_PREFIXES)
+
+
 MAX_KEY_CHARS = 256
 
 
@@ -184,24 +202,95 @@ class Admission:
 FORBIDDEN = Rejection(403, "forbidden", "Forbidden")
 
 
-class Gateway:
-    """API keys and throttling in front of the resolver; without keys every request goes through."""
+def _too_many(limiter: RateLimiter, wait: float, per: str) -> Rejection:
+    retry = max(1, math.ceil(wait))
+    message = (
+        f"Too Many Requests: over {limiter.rate:g} requests/s (burst {limiter.burst}) {per}; "
+        f"retry after {retry} s"
+    )
+    return Rejection(429, "too_many_requests", message, (("Retry-After", str(retry)),))
 
-    def __init__(self, keys: KeyRing | None = None, limiter: RateLimiter | None = None) -> None:
+
+class Gateway:
+    """API keys and throttling in front of the resolver; without secret keys every request goes through.
+
+    Publishable keys (``sites``, from settings) are always recognised and always throttled, per key and
+    per key and client address; which routes and collection they reach is the resolver's rule
+    (:mod:`shared.adapters.http_api.access`).
+    """
+
+    def __init__(
+        self,
+        keys: KeyRing | None = None,
+        limiter: RateLimiter | None = None,
+        *,
+        sites: Iterable[Site] = (),
+        site_limiter: RateLimiter | None = None,
+        address_limiter: RateLimiter | None = None,
+    ) -> None:
         self.keys = keys
         self.limiter = limiter if keys is not None else None
+        self.sites = [s for s in sites if s.key]
+        self.site_limiter = site_limiter
+        self.address_limiter = address_limiter
+        self.origins = {o for s in self.sites for o in s.origins}
 
     @classmethod
     def from_options(
-        cls, key_file: Path | None, env_keys: str | None, rate_limit: str | float | None = None
+        cls,
+        key_file: Path | None,
+        env_keys: str | None,
+        rate_limit: str | float | None = None,
+        *,
+        sites: Iterable[Site] = (),
+        site_rate: str | None = DEFAULT_SITE_RATE,
+        address_rate: str | None = DEFAULT_ADDRESS_RATE,
     ) -> Gateway:
-        """From ``--api-key-file``, ``RAG_EXPLORER_SERVE_API_KEYS`` and ``--rate-limit``."""
+        """From ``--api-key-file``, ``RAG_EXPLORER_SERVE_API_KEYS``, ``--rate-limit``, the configured sites
+        and their limits (``--site-rate-limit``, ``--address-rate-limit``)."""
         keys = read_key_file(key_file) if key_file is not None else []
         keys += parse_env_keys(env_keys)
         limit = parse_rate_limit(rate_limit)
-        if not keys:
-            return cls()
-        return cls(KeyRing(keys), RateLimiter(*limit) if limit else None)
+        per_site = parse_rate_limit(site_rate)
+        per_address = parse_rate_limit(address_rate)
+        return cls(
+            KeyRing(keys) if keys else None,
+            RateLimiter(*limit) if limit and keys else None,
+            sites=sites,
+            site_limiter=RateLimiter(*per_site) if per_site else None,
+            address_limiter=RateLimiter(*per_address) if per_address else None,
+        )
+
+    def cors_headers(self, origin: str | None) -> tuple[tuple[str, str], ...]:
+        """On the gateway's own errors (403, 429), so that the widget on a site's page can read them."""
+        if origin and origin.rstrip("/").lower() in self.origins:
+            return (("Access-Control-Allow-Origin", origin), ("Vary", "Origin"))
+        return ()
+
+    def _site(self, presented: str | None) -> Site | None:
+        if not presented:
+            return None
+        given = presented.encode("utf-8", "replace")
+        found = None
+        for site in self.sites:  # compared like secret keys, though these are public
+            if hmac.compare_digest(given, str(site.key).encode("utf-8")) and found is None:
+                found = site
+        return found
+
+    def _admit_site(self, site: Site, client: str | None) -> Admission:
+        label = f"site:{site.name}"
+        # the address first: requests refused there do not spend the key's shared budget
+        if self.address_limiter is not None:
+            wait = self.address_limiter.acquire(f"{label}|{client or '-'}")
+            if wait > 0:
+                return Admission(
+                    _too_many(self.address_limiter, wait, "for this publishable key from your address"), label
+                )
+        if self.site_limiter is not None:
+            wait = self.site_limiter.acquire(label)
+            if wait > 0:
+                return Admission(_too_many(self.site_limiter, wait, "for this publishable key"), label)
+        return Admission(key=label)
 
     @property
     def open(self) -> bool:
@@ -209,19 +298,26 @@ class Gateway:
 
     def describe(self) -> str:
         """For the startup line; never shows a key."""
+        sites = f"; {len(self.sites)} publishable site key(s)" if self.sites else ""
         if self.keys is None:
-            return "API open: no API keys configured (--api-key-file to require x-api-key)"
+            return "API open: no API keys configured (--api-key-file to require x-api-key)" + sites
         n = len(self.keys)
         limit = (
             f"rate limit {self.limiter.rate:g}/s burst {self.limiter.burst} per key"
             if self.limiter
             else "no rate limit"
         )
-        return f"{n} API key{'s' if n != 1 else ''}: x-api-key required except GET /health, {limit}"
+        return f"{n} API key{'s' if n != 1 else ''}: x-api-key required except GET /health, {limit}{sites}"
 
-    def admit(self, method: str, path: str, api_key: str | None) -> Admission:
-        """Check one request; ``api_key`` is its ``x-api-key`` header (None when absent)."""
-        if self.keys is None or (method.upper(), path) in OPEN_ROUTES:
+    def admit(self, method: str, path: str, api_key: str | None, client: str | None = None) -> Admission:
+        """Check one request; ``api_key`` is its ``x-api-key`` header (None when absent), ``client`` its
+        address (for the per-address limit of publishable keys)."""
+        if is_open_route(method, path):
+            return Admission()
+        site = self._site(api_key)
+        if site is not None:
+            return self._admit_site(site, client)
+        if self.keys is None:
             return Admission()
         key = self.keys.match(api_key)
         if key is None:
@@ -229,12 +325,5 @@ class Gateway:
         if self.limiter is not None:
             wait = self.limiter.acquire(key)
             if wait > 0:
-                retry = max(1, math.ceil(wait))
-                message = (
-                    f"Too Many Requests: over {self.limiter.rate:g} requests/s (burst {self.limiter.burst}) "
-                    f"for this API key; retry after {retry} s"
-                )
-                return Admission(
-                    Rejection(429, "too_many_requests", message, (("Retry-After", str(retry)),)), key
-                )
+                return Admission(_too_many(self.limiter, wait, "for this API key"), key)
         return Admission(key=key)

@@ -26,7 +26,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from local_cli.api_keys import HEADER as API_KEY_HEADER
-from local_cli.api_keys import OPEN_ROUTES, Gateway, Rejection
+from local_cli.api_keys import Gateway, Rejection, is_open_route
 from local_cli.server import (
     LocalLambdaContext,
     _current_request_id,
@@ -169,7 +169,9 @@ class GatewayApp:
         pool: WorkerPool,
         log: Callable[[str], None],
         max_body_bytes: int = MAX_BODY_BYTES,
+        demo_page: Callable[[], str] | None = None,
     ) -> None:
+        self.demo_page = demo_page
         self.gateway = gateway
         self.resolver = resolver
         self.pool = pool
@@ -206,10 +208,16 @@ class GatewayApp:
     async def _handle(self, request: Request, receive: Receive, send: Send) -> None:
         problem = framing_problem(request, self.max_body_bytes)
         if problem is None:
-            admission = self.gateway.admit(request.method, request.path, request.header(API_KEY_HEADER))
+            admission = self.gateway.admit(
+                request.method, request.path, request.header(API_KEY_HEADER), request.client
+            )
             request.key, problem = admission.key, admission.rejection
         if problem is not None:
             return await self._reject(request, send, problem, close=request.has_body())
+        if request.method == "GET" and request.path == "/" and self.demo_page is not None:
+            page = self.demo_page().encode("utf-8")
+            headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+            return await self._send(request, send, 200, headers, page, False)
         if not self.routable(request.method, request.path):  # 404/405, as the resolver says them
             result = self._resolve_here(request.event(b""))
             return await self._answer(request, send, result, close=request.has_body())
@@ -221,7 +229,7 @@ class GatewayApp:
             message = f"the request body is over the limit of {self.max_body_bytes} bytes"
             return await self._reject(request, send, Rejection(413, "payload_too_large", message), close=True)
         event = request.event(body)
-        if (request.method, request.path) in OPEN_ROUTES:
+        if is_open_route(request.method, request.path):
             return await self._answer(request, send, self._resolve_here(event))
         await self._pooled(request, receive, send, event)
 
@@ -248,7 +256,8 @@ class GatewayApp:
         await self._reject(request, send, REJECTIONS[outcome])
 
     async def _reject(self, request: Request, send: Send, rejection: Rejection, close: bool = False) -> None:
-        headers = [("Content-Type", "application/json"), *rejection.headers]
+        cors = self.gateway.cors_headers(request.header("origin"))
+        headers = [("Content-Type", "application/json"), *rejection.headers, *cors]
         body = _error_body(rejection.error, rejection.message, request.id)
         await self._send(request, send, rejection.status, headers, body, close)
 

@@ -125,7 +125,12 @@ def build_event(
             "apiId": "local",
             "domainName": lower.get("host", "localhost"),
             "httpMethod": method,
-            "identity": {"sourceIp": source_ip, "userAgent": lower.get("user-agent")},
+            # as API Gateway does for a keyed method: the key presented (the resolver tells sites by it)
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": lower.get("user-agent"),
+                "apiKey": lower.get("x-api-key"),
+            },
             # like a custom domain: the stage is not part of the path, so /docs "Try it out" works here
             "path": path,
             "protocol": "HTTP/1.1",
@@ -273,7 +278,11 @@ class LocalApiServer:
         )
         # GET /health and the 404/405 answers: a resolver here, whose store and embedder stay unloaded
         self.app = GatewayApp(
-            gateway=gateway, resolver=create_app(RagService(settings)), pool=self.pool, log=log
+            gateway=gateway,
+            resolver=create_app(RagService(settings)),
+            pool=self.pool,
+            log=log,
+            demo_page=lambda: demo_page_for(settings, self.url),
         )
         self._log_handler = RequestIdLogHandler(log)
         logging.getLogger().addHandler(self._log_handler)
@@ -311,6 +320,16 @@ class LocalApiServer:
         finally:
             self.sock.close()
             logging.getLogger().removeHandler(self._log_handler)
+
+
+def demo_page_for(settings: Settings, url: str) -> str:
+    """``GET /``: a help page with the widget, using the key of a site that allows this server's origin
+    (else the first site's key; else none, for an open server)."""
+    from local_cli.demo_page import demo_page_html
+
+    keyed = [s for s in settings.sites if s.key]
+    site = next((s for s in keyed if url.lower() in s.origins), keyed[0] if keyed else None)
+    return demo_page_html(key=site.key if site else None)
 
 
 def make_server(

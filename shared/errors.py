@@ -34,3 +34,19 @@ class StoreUnavailableError(StoreError):
 
 class EmbedderMismatchError(StoreError):
     """The index was built with a different embedder than the one configured."""
+
+
+class NotFoundError(RagExplorerError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+
+class ForbiddenError(RagExplorerError):
+    """The caller may not do this (e.g. a publishable key asking for another collection)."""
+
+    def __init__(self, message: str, *, code: str = "forbidden") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DeliveryError(RagExplorerError):
+    """A support ticket could not be delivered to the configured webhook."""

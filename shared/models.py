@@ -15,12 +15,23 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- documents
 
 
+#: A collection is a named document set (``ingest --collection NAME``; an S3 prefix in the cloud). Documents
+#: ingested without one belong to :data:`DEFAULT_COLLECTION`.
+DEFAULT_COLLECTION = "default"
+COLLECTION_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+#: Longest URL kept for a citation or a page (browsers cope with more; documentation links never need it).
+MAX_URL_CHARS = 2048
+
+
 class Section(_Model):
     """A run of text under one heading path (and, for PDFs, on one page)."""
 
     text: str
     heading_path: list[str] = Field(default_factory=list)
     page: int | None = None
+    anchor: str | None = Field(
+        default=None, description="The id of the heading this section starts at, when the document gives one."
+    )
 
 
 class Document(_Model):
@@ -33,6 +44,10 @@ class Document(_Model):
     content_hash: str = Field(description="sha256 of the normalised text of the whole document.")
     tags: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    url: str | None = Field(
+        default=None,
+        description="Public address of the page: front matter `url:` or HTML `<link rel=canonical>`.",
+    )
 
     @property
     def text(self) -> str:
@@ -52,6 +67,10 @@ class Chunk(_Model):
     )
     tags: list[str] = Field(default_factory=list)
     n_tokens: int = 0
+    url: str | None = Field(
+        default=None, description="Public link to the passage (page URL plus heading anchor), when known."
+    )
+    collection: str = DEFAULT_COLLECTION
 
 
 #: Tags in one filter (after removing repeats): each is one clause for the store, and a query tree of
@@ -81,20 +100,27 @@ class SearchFilter(_Model):
         max_length=MAX_FILTER_TAGS,
         description=f"Only documents carrying all these tags (at most {MAX_FILTER_TAGS}; repeats ignored).",
     )
+    collection: str | None = Field(
+        default=None,
+        pattern=COLLECTION_PATTERN,
+        description="Only this collection (a publishable key is always held to its own).",
+    )
 
     @field_validator("tags", mode="before")
     @classmethod
     def _unique(cls, value: Any) -> Any:
         return unique_tags(value)
 
-    def matches(self, source: str, tags: list[str]) -> bool:
+    def matches(self, source: str, tags: list[str], collection: str = DEFAULT_COLLECTION) -> bool:
         if self.source_prefix and not source.startswith(self.source_prefix):
+            return False
+        if self.collection is not None and collection != self.collection:
             return False
         return all(t in tags for t in self.tags)
 
     @property
     def is_empty(self) -> bool:
-        return not self.source_prefix and not self.tags
+        return not self.source_prefix and not self.tags and self.collection is None
 
 
 class ScoredChunk(_Model):
@@ -115,6 +141,10 @@ class SearchHit(_Model):
     text: str
     heading_path: list[str] = Field(default_factory=list)
     page: int | None = None
+    url: str | None = Field(
+        default=None, description="Public link to the passage, when known; never made up."
+    )
+    collection: str = DEFAULT_COLLECTION
 
 
 class SearchResponse(_Model):
@@ -147,6 +177,9 @@ class Citation(_Model):
     location: str | None = Field(
         default=None, description='Where the quote comes from, for people: "Title › Heading › Subheading".'
     )
+    url: str | None = Field(
+        default=None, description="Public link to the cited passage, when known (null, never a made-up link)."
+    )
 
     @classmethod
     def for_chunk(cls, n: int, chunk: Chunk, quote: str) -> Citation:
@@ -160,7 +193,18 @@ class Citation(_Model):
             page=chunk.page,
             heading_path=list(chunk.heading_path),
             location=location_of(chunk.title, chunk.heading_path),
+            url=chunk.url,
         )
+
+
+class HandoffOffer(_Model):
+    """How the customer reaches a person, as the answer offers it (see :mod:`shared.sites`)."""
+
+    kind: Literal["form", "mailto", "webhook"] = Field(
+        description="form: open `url` (a support form, pre-filled); mailto: open `url` (an e-mail draft); "
+        "webhook: send `POST /feedback` with `handoff: true` and the server files the ticket."
+    )
+    url: str | None = Field(default=None, description="For form and mailto, pre-filled with the question.")
 
 
 class AskResponse(_Model):
@@ -176,6 +220,13 @@ class AskResponse(_Model):
     provider: str = Field(
         default="extractive",
         description='What produced the answer: "extractive" (offline, quoted sentences) or an LLM provider.',
+    )
+    interaction_id: str | None = Field(
+        default=None,
+        description="Names this question and answer for `POST /feedback` (null when nothing was recorded).",
+    )
+    handoff: HandoffOffer | None = Field(
+        default=None, description="The collection's way to contact support, when it has one."
     )
 
 
@@ -277,6 +328,12 @@ class QueryRequest(_Model):
         description="Refuse below this confidence (default: the server's confidence_threshold, 0.5).",
     )
     filters: SearchFilter | None = Field(default=None, description="Only search some documents.")
+    page_url: str | None = Field(
+        default=None,
+        max_length=MAX_URL_CHARS,
+        pattern=r"^https?://[^\s]+$",
+        description="The page the customer asked from (the help widget sends it); kept with the interaction.",
+    )
 
 
 class SearchRequest(_Model):

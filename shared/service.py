@@ -199,7 +199,8 @@ class RagService:
     ) -> AskResponse:
         question = self._check_text(question, "question")
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
-        return self._escalate(self.answerer.answer(question, retrieved, threshold=confidence_threshold))
+        response = self.answerer.answer(question, retrieved, threshold=confidence_threshold)
+        return self._escalate(response, filters)
 
     def ask_stream(
         self,
@@ -213,11 +214,12 @@ class RagService:
         question = self._check_text(question, "question")
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
         for item in self.answerer.stream(question, retrieved, threshold=confidence_threshold):
-            yield item if isinstance(item, str) else self._escalate(item)
+            yield item if isinstance(item, str) else self._escalate(item, filters)
 
-    def _escalate(self, response: AskResponse) -> AskResponse:
+    def _escalate(self, response: AskResponse, filters: SearchFilter | None) -> AskResponse:
         if response.decision == "refuse":
-            response.escalation = self.settings.escalation
+            collection = self.settings.collection(filters.collection if filters else None)
+            response.escalation = collection.escalation or self.settings.escalation
         return response
 
     def status(self) -> StatusResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import ConfigError
+from shared.models import COLLECTION_PATTERN, DEFAULT_COLLECTION
+from shared.sites import CollectionSettings, Site
 
 #: Answer when the confidence (the estimated probability that the answer is right) is at least this: more
 #: likely right than wrong. See bench/RESULTS.md for what it gives on documentation it was not fitted on.
@@ -121,11 +124,62 @@ class Settings(BaseModel):
         description="Shown with every refusal.",
     )
 
+    # the help widget: collections, sites, interactions
+    collections: dict[str, CollectionSettings] = Field(
+        default_factory=dict,
+        description='Per collection: url_template, handoff, escalation, prefix (JSON), e.g. {"default": '
+        '{"url_template": "https://docs.example.com/{path}", "handoff": "mailto:support@example.com"}}.',
+    )
+    sites: list[Site] = Field(
+        default_factory=list,
+        description='Where the widget is embedded (JSON list): [{"name": "help", "collection": "default", '
+        '"origins": ["https://help.example.com"], "key": "pk_..."}].',
+    )
+    record_interactions: bool = Field(
+        default=True,
+        description="Keep each question and answer (for feedback and reports): beside a local index in "
+        "interactions.sqlite3, in AWS in the interactions table.",
+    )
+    interactions_table: str | None = Field(default=None, description="DynamoDB table for interactions (AWS).")
+    webhook_secret: str | None = Field(
+        default=None, repr=False, description="Signs webhook tickets (X-RAG-Explorer-Signature, HMAC-SHA256)."
+    )
+    webhook_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager secret holding webhook_secret (AWS), read once."
+    )
+
     @field_validator("answer_providers", mode="before")
     @classmethod
     def _split_providers(cls, value: Any) -> Any:
         if isinstance(value, str):  # RAG_EXPLORER_ANSWER_PROVIDERS=openai:gpt-4o-mini,extractive
             value = [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("collections", "sites", mode="before")
+    @classmethod
+    def _json_text(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment: RAG_EXPLORER_SITES='[{...}]'
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON: {exc}") from None
+        return value
+
+    @field_validator("collections")
+    @classmethod
+    def _collection_names(cls, value: dict[str, CollectionSettings]) -> dict[str, CollectionSettings]:
+        for name in value:
+            if not re.fullmatch(COLLECTION_PATTERN, name):
+                raise ValueError(f"collection name {name[:80]!r}: lower-case letters, digits, - and _")
+        return value
+
+    @field_validator("sites")
+    @classmethod
+    def _unique_sites(cls, value: list[Site]) -> list[Site]:
+        for attr in ("name", "key", "key_id"):
+            seen = [getattr(s, attr) for s in value if getattr(s, attr)]
+            if len(seen) != len(set(seen)):
+                raise ValueError(f"two sites share a {attr}")
         return value
 
     @field_validator("answer_providers")
@@ -161,6 +215,14 @@ class Settings(BaseModel):
     def embedding_cache_path(self) -> Path | None:
         """Where remembered vectors persist: beside a local index; a remote store keeps them in memory."""
         return self.home_path / "embedding-cache.sqlite3" if self.store == "chroma" else None
+
+    @property
+    def interactions_path(self) -> Path:
+        return self.home_path / "interactions.sqlite3"
+
+    def collection(self, name: str | None) -> CollectionSettings:
+        """The settings of collection ``name`` (an unconfigured collection has none)."""
+        return self.collections.get(name or DEFAULT_COLLECTION) or CollectionSettings()
 
     @property
     def max_file_bytes(self) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from local_cli.api_keys import DEFAULT_ADDRESS_RATE, DEFAULT_SITE_RATE
 from local_cli.output import UserError, echo, print_remote_health, print_status
 from local_cli.state import State, emit, json_option, user_errors
 
@@ -147,6 +148,24 @@ def configure(
     "other users of the machine. [env RAG_EXPLORER_SERVE_API_KEYS]",
 )
 @click.option(
+    "--site-rate-limit",
+    default=DEFAULT_SITE_RATE,
+    show_default=True,
+    envvar="RAG_EXPLORER_SERVE_SITE_RATE_LIMIT",
+    metavar="RATE[/BURST]",
+    help="Requests per second per publishable key (the `sites` setting; the help widget). 0 turns it "
+    "off. [env RAG_EXPLORER_SERVE_SITE_RATE_LIMIT]",
+)
+@click.option(
+    "--address-rate-limit",
+    default=DEFAULT_ADDRESS_RATE,
+    show_default=True,
+    envvar="RAG_EXPLORER_SERVE_ADDRESS_RATE_LIMIT",
+    metavar="RATE[/BURST]",
+    help="Requests per second per publishable key and client address: a public key copied into a "
+    "script is bounded too. 0 turns it off. [env RAG_EXPLORER_SERVE_ADDRESS_RATE_LIMIT]",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 64),
     default=2,
@@ -181,11 +200,14 @@ def serve(
     api_key_file: Path | None,
     rate_limit: str,
     api_keys: str | None,
+    site_rate_limit: str,
+    address_rate_limit: str,
     workers: int,
     max_pending: int,
     max_connections: int,
 ) -> None:
-    """Serve the HTTP API locally: POST /query, POST /search, GET /health, GET /docs, ...
+    """Serve the HTTP API locally: POST /query, POST /search, POST /feedback, GET /health, GET /docs,
+    the help widget (GET /widget.js) and a demo help page with it (GET /).
 
     Each request goes through the same code as the AWS Lambda functions behind API Gateway, so the
     answers, status codes and error bodies are the ones the deployed API gives; queries run in
@@ -196,11 +218,18 @@ def serve(
     from local_cli.server import Gateway, ServeOptions, make_server
     from local_cli.worker_pool import WorkerStartError
 
+    settings = state.local_only("serve").settings
     try:
-        gateway = Gateway.from_options(api_key_file, api_keys, rate_limit)
+        gateway = Gateway.from_options(
+            api_key_file,
+            api_keys,
+            rate_limit,
+            sites=settings.sites,
+            site_rate=site_rate_limit,
+            address_rate=address_rate_limit,
+        )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    settings = state.local_only("serve").settings
     options = ServeOptions(workers=workers, max_pending=max_pending, max_connections=max_connections)
     try:
         server = make_server(

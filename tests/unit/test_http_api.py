@@ -15,10 +15,12 @@ from shared.adapters.http_api import MAX_BODY_BYTES, create_app
 from shared.chunking import embedding_text
 from shared.embeddings.hashing import HashingEmbedder
 from shared.errors import StoreUnavailableError
+from shared.feedback import MemoryInteractionStore
 from shared.models import MAX_FILTER_TAGS, AskResponse, Document, ErrorResponse, SearchResponse, Section
 from shared.service import RagService
 from shared.settings import Settings
 from shared.stores.memory import MemoryStore
+from shared.support import SupportDesk
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -137,7 +139,10 @@ def metrics() -> RecordingMetrics:
 def app(metrics: RecordingMetrics) -> Any:
     service = make_service()
     return create_app(
-        service, metrics=metrics, health=HealthChecker(service, bucket="docs", s3_client=OkS3())
+        service,
+        metrics=metrics,
+        health=HealthChecker(service, bucket="docs", s3_client=OkS3()),
+        desk=SupportDesk(service.settings, MemoryInteractionStore()),
     )
 
 
@@ -156,7 +161,8 @@ def test_query_answers_with_citations_like_ask_json(
     # exactly the model the CLI prints with `ask --json` (same keys, nulls included)
     assert set(body) == set(AskResponse.model_fields)
     expected = make_service().ask(question).model_dump(mode="json")
-    assert body == expected
+    assert len(body["interaction_id"]) == 32  # the API records the interaction; `ask` alone does not
+    assert {**body, "interaction_id": None} == expected
     assert "QuerySuccess" in metrics.names() and "QueryLatency" in metrics.names()
 
 
@@ -296,7 +302,7 @@ def test_unknown_route_404_and_wrong_method_405(app: Any, lambda_context: Any) -
     assert_error(status, body, 404, "not_found")
     status, headers, body = call(app, event("query_event.json", httpMethod="GET", body=None), lambda_context)
     assert_error(status, body, 405, "method_not_allowed")
-    assert headers["allow"] == ["POST"]
+    assert headers["allow"] == ["OPTIONS, POST"]
     status, headers, body = call(app, event("health_event.json", httpMethod="DELETE"), lambda_context)
     assert_error(status, body, 405, "method_not_allowed")
     assert headers["allow"] == ["GET"]

@@ -32,14 +32,17 @@ from aws_lambda_powertools.event_handler import Response, content_types
 
 import shared
 from shared.adapters.health import HealthChecker
+from shared.adapters.http_api.access import Access
 from shared.adapters.http_api.context import ApiContext
 from shared.adapters.http_api.errors import register_error_handlers
+from shared.adapters.http_api.feedback_routes import feedback_router
 from shared.adapters.http_api.health_routes import health_router
 from shared.adapters.http_api.query_routes import query_router
 from shared.adapters.http_api.requests import MAX_BODY_BYTES, json_loads
 from shared.adapters.http_api.spec import API_DESCRIPTION, API_TITLE, ApiResolver
 from shared.observability import LoggerLike, MetricsSink, NullMetrics
 from shared.service import RagService
+from shared.support import SupportDesk
 
 __all__ = ["MAX_BODY_BYTES", "ApiResolver", "create_app"]
 
@@ -53,10 +56,16 @@ def create_app(
     health: HealthChecker | None = None,
     logger: LoggerLike | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    desk: SupportDesk | None = None,
 ) -> ApiResolver:
     """Build the resolver. ``service`` is used lazily: nothing heavy loads until a route needs it."""
     app = ApiResolver(enable_validation=True, json_body_deserializer=json_loads(max_body_bytes))
     app.text_limit = service.settings.max_question_chars
+    app.access = Access(service.settings.sites)
+    if desk is None:
+        from shared.adapters.support import make_desk
+
+        desk = make_desk(service.settings)
     ctx = ApiContext(
         app=app,
         service=service,
@@ -64,8 +73,12 @@ def create_app(
         checker=health or HealthChecker.from_settings(service),
         logger=logger or log,
         max_body_bytes=max_body_bytes,
+        desk=desk,
+        access=app.access,
     )
+    app.use(middlewares=[ctx.enforce_access])
     app.include_router(query_router(ctx))
+    app.include_router(feedback_router(ctx))
     app.include_router(health_router(ctx))
     spec: dict[str, str] = {}
 

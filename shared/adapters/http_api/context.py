@@ -17,9 +17,13 @@ from shared.models import ErrorResponse, FieldError
 
 if TYPE_CHECKING:
     from shared.adapters.health import HealthChecker
+    from shared.adapters.http_api.access import Access
     from shared.adapters.http_api.spec import ApiResolver
+    from shared.models import SearchFilter
     from shared.observability import LoggerLike, MetricsSink
     from shared.service import RagService
+    from shared.sites import Site
+    from shared.support import SupportDesk
 
 
 T = TypeVar("T")
@@ -33,6 +37,8 @@ class ApiContext:
     checker: HealthChecker
     logger: LoggerLike
     max_body_bytes: int
+    desk: SupportDesk
+    access: Access
     #: path -> methods, for the 405 that names the allowed methods
     routes: dict[str, set[str]] = field(default_factory=dict)
 
@@ -49,6 +55,24 @@ class ApiContext:
         if not rid:
             rid = getattr(app.lambda_context, "aws_request_id", None)
         return rid
+
+    def site(self) -> Site | None:
+        """The site whose publishable key this request carries (None: a secret key or no key)."""
+        return self.access.site(self.app.current_event.raw_event)
+
+    def scope(self, filters: SearchFilter | None) -> SearchFilter | None:
+        """The request's filters, held to a publishable key's collection."""
+        return self.access.scope(self.app.current_event.raw_event, filters)
+
+    def enforce_access(
+        self, app: ApiResolver, next_middleware: Callable[[ApiResolver], Response[str]]
+    ) -> Response[str]:
+        """Global middleware: a publishable key outside its routes or origins is refused (403)."""
+        event = app.current_event
+        refusal = self.access.refusal(event.raw_event, event.http_method.upper(), event.path)
+        if refusal is not None:
+            return self.error(403, refusal.code, str(refusal))
+        return next_middleware(app)
 
     def log_extra(self) -> dict[str, object]:
         """Every log record names the request (a Powertools Logger adds it as a key)."""

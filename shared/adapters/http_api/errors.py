@@ -14,7 +14,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 
 from shared.adapters.http_api.context import ApiContext
 from shared.adapters.http_api.requests import FieldValidationError, PayloadTooLargeError
-from shared.errors import RagExplorerError, StoreError, StoreUnavailableError
+from shared.errors import ForbiddenError, RagExplorerError, StoreError, StoreUnavailableError
+from shared.errors import NotFoundError as MissingError
 from shared.models import FieldError
 from shared.service import InvalidRequestError
 
@@ -98,6 +99,12 @@ class ErrorHandlers:
             "send the body as JSON with Content-Type: application/json",
         )
 
+    def forbidden(self, exc: ForbiddenError) -> Response[str]:
+        return self.ctx.error(HTTPStatus.FORBIDDEN, exc.code, str(exc))
+
+    def missing(self, exc: MissingError) -> Response[str]:
+        return self.ctx.error(HTTPStatus.NOT_FOUND, "not_found", str(exc))
+
     def store_down(self, exc: StoreError) -> Response[str]:
         self.ctx.logger.error("store error: %s", exc, exc_info=exc, extra=self.ctx.log_extra())
         code = "store_unavailable" if isinstance(exc, StoreUnavailableError) else "store_error"
@@ -153,6 +160,8 @@ def register_error_handlers(ctx: ApiContext) -> None:
         (InvalidRequestError, handlers.invalid_input),
         (PayloadTooLargeError, handlers.too_large),
         (RequestUnsupportedContentType, handlers.unsupported_type),
+        (ForbiddenError, handlers.forbidden),
+        (MissingError, handlers.missing),
         (StoreError, handlers.store_down),
         (ServiceError, handlers.service_error),
         (RecursionError, handlers.too_deep),

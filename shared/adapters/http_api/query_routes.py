@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -24,15 +25,24 @@ def query_router(ctx: ApiContext) -> Router:
         tags=["query"],
     )
     def query(request: Annotated[QueryRequest, Body()]) -> AskResponse:
-        return ctx.run_query(
+        filters = ctx.scope(request.filters)
+        started = time.perf_counter()
+        response = ctx.run_query(
             request.question,
             "question",
             lambda: ctx.service.ask(
                 request.question,
                 max_chunks=request.max_chunks,
                 confidence_threshold=request.confidence_threshold,
-                filters=request.filters,
+                filters=filters,
             ),
+        )
+        return ctx.desk.record(
+            response,
+            collection=filters.collection if filters else None,
+            site=ctx.site(),
+            page_url=request.page_url,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
     @router.post(
@@ -46,7 +56,7 @@ def query_router(ctx: ApiContext) -> Router:
         return ctx.run_query(
             request.query,
             "query",
-            lambda: ctx.service.search(request.query, k=request.k, filters=request.filters),
+            lambda: ctx.service.search(request.query, k=request.k, filters=ctx.scope(request.filters)),
         )
 
     ctx.register("POST", "/query", "/search")

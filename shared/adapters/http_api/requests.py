@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ConfigDict, model_validator
 
-from shared import models
+from shared import feedback, models
 from shared.models import FieldError
 
 MAX_BODY_BYTES = 64 * 1024
@@ -46,6 +46,12 @@ class SearchRequest(models.SearchRequest):
     @classmethod
     def _integers(cls, data: Any) -> Any:
         return _integral_floats(data, ("k",))
+
+
+class FeedbackRequest(feedback.FeedbackRequest):
+    """:class:`shared.feedback.FeedbackRequest`, validated strictly."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="FeedbackRequest")
 
 
 class PayloadTooLargeError(Exception):

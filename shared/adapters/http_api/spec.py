@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, content_types
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
+from shared.adapters.http_api.access import Access
 from shared.models import ErrorResponse
 
 API_TITLE = "RAG Explorer API"
@@ -23,7 +24,7 @@ QUERY_ERRORS = (400, 413, 415, 422, 503, 500)
 #: The operations documented with the optional x-api-key scheme and its 403/429. Where keys are enforced,
 #: every route but GET /health needs one (local_cli.api_keys.OPEN_ROUTES); the health routes' documented
 #: responses stay 200/503 (tests/unit/test_http_api.py pins them).
-KEYED_OPERATIONS = frozenset({("post", "/query"), ("post", "/search")})
+KEYED_OPERATIONS = frozenset({("post", "/query"), ("post", "/search"), ("post", "/feedback")})
 API_KEY_SCHEME = {
     "type": "apiKey",
     "in": "header",
@@ -55,6 +56,8 @@ def error_responses(*codes: int) -> dict[int, Any]:
     descriptions = {
         400: "Malformed JSON",
         413: "Request body too large",
+        403: "This key may not do that (a publishable key: other routes, origins or collections)",
+        404: "No such interaction (or not one this key may see)",
         415: "Content type is not JSON",
         422: "Invalid request: every invalid field is listed in details",
         503: "The search index is unavailable; retry later",
@@ -84,18 +87,22 @@ class ApiResolver(APIGatewayRestResolver):
     """
 
     text_limit: int | None = None
+    access: Access | None = None
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         """The proxy result, with ``x-request-id`` (the id that error bodies and log lines quote)."""
         result = super().resolve(event, context)
         context_ = event.get("requestContext") if isinstance(event, Mapping) else None
         rid = (context_ or {}).get("requestId") or getattr(context, "aws_request_id", None)
-        if rid:
-            headers = result.get("multiValueHeaders")
-            if isinstance(headers, dict):
-                headers[REQUEST_ID_HEADER] = [str(rid)]
+        extra = {REQUEST_ID_HEADER: str(rid)} if rid else {}
+        if self.access is not None and isinstance(event, Mapping):
+            extra |= self.access.cors_headers(event)
+        multi = result.get("multiValueHeaders")
+        for name, value in extra.items():
+            if isinstance(multi, dict):
+                multi[name] = [value]
             else:
-                result.setdefault("headers", {})[REQUEST_ID_HEADER] = str(rid)
+                result.setdefault("headers", {})[name] = value
         return result
 
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPI:

@@ -1,0 +1,67 @@
+"""Interactions in DynamoDB (AWS): one item per interaction, the record as JSON beside the attributes
+reports query, and ``expires_at`` (epoch seconds) for the table's TTL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import StoreError, StoreUnavailableError
+from shared.feedback import Interaction
+
+#: Days an interaction is kept before DynamoDB's TTL deletes it.
+DEFAULT_RETENTION_DAYS = 90
+_RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+
+
+def expires_at(created_at: str, days: int) -> int:
+    created = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    return int((created + timedelta(days=days)).timestamp())
+
+
+class DynamoInteractionStore:
+    """:class:`shared.feedback.InteractionStore` on a DynamoDB table (key ``interaction_id``)."""
+
+    def __init__(
+        self, table: str, *, client: Any = None, retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> None:
+        self.table = table
+        self.retention_days = retention_days
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def _fail(self, exc: Exception, what: str) -> StoreError:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        kind = StoreUnavailableError if code in _RETRYABLE else StoreError
+        return kind(f"cannot {what} the interactions table: {code}")
+
+    def put(self, interaction: Interaction) -> None:
+        item = {
+            "interaction_id": {"S": interaction.interaction_id},
+            "created_at": {"S": interaction.created_at},
+            "collection": {"S": interaction.collection or ""},
+            "decision": {"S": interaction.decision},
+            "record": {"S": interaction.model_dump_json()},
+            "expires_at": {"N": str(expires_at(interaction.created_at, self.retention_days))},
+        }
+        try:
+            self.client.put_item(TableName=self.table, Item=item)
+        except Exception as exc:
+            raise self._fail(exc, "write") from exc
+
+    def get(self, interaction_id: str) -> Interaction | None:
+        try:
+            found = self.client.get_item(
+                TableName=self.table, Key={"interaction_id": {"S": interaction_id}}, ConsistentRead=True
+            )
+        except Exception as exc:
+            raise self._fail(exc, "read") from exc
+        item = found.get("Item")
+        return Interaction.model_validate_json(item["record"]["S"]) if item else None

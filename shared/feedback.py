@@ -1,0 +1,119 @@
+"""Interactions, feedback and handoff: the contract (``POST /feedback``) and the store port.
+
+Every answered ``/query`` is recorded as an :class:`Interaction` (its id goes back as ``interaction_id``);
+``POST /feedback`` rates it and/or asks for a person. Feedback is idempotent per interaction: the last
+rating and comment win, and a webhook ticket is filed at most once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.models import MAX_URL_CHARS, utc_timestamp
+
+MAX_FEEDBACK_COMMENT_CHARS = 2000
+MAX_CONTACT_CHARS = 320
+INTERACTION_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeedbackRequest(_Model):
+    """Body of ``POST /feedback``: a rating, a comment, a request for a person, or several of these."""
+
+    interaction_id: str = Field(pattern=INTERACTION_ID_PATTERN, description="From the `/query` response.")
+    helpful: bool | None = Field(default=None, description="Did the answer help? (null: not rated)")
+    comment: str | None = Field(default=None, max_length=MAX_FEEDBACK_COMMENT_CHARS)
+    handoff: bool = Field(
+        default=False,
+        description="The customer asked for a person (for a webhook handoff, files the ticket).",
+    )
+    contact: str | None = Field(
+        default=None, max_length=MAX_CONTACT_CHARS, description="How support can reply (e.g. an e-mail)."
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> FeedbackRequest:
+        if self.helpful is None and not self.handoff and not self.comment:
+            raise ValueError("give helpful, a comment, or handoff: true")
+        return self
+
+
+class HandoffResult(_Model):
+    kind: Literal["form", "mailto", "webhook"]
+    url: str | None = Field(default=None, description="form/mailto: where to send the customer.")
+    delivered: bool | None = Field(
+        default=None, description="webhook: whether the support system accepted the ticket."
+    )
+
+
+class FeedbackResponse(_Model):
+    interaction_id: str
+    helpful: bool | None = None
+    comment_saved: bool = False
+    handoff: HandoffResult | None = None
+
+
+class CitedPage(_Model):
+    n: int
+    source: str
+    title: str | None = None
+    url: str | None = None
+
+
+class Interaction(_Model):
+    """One question and what was shown, with what happened next (stored; #14 reports on it)."""
+
+    interaction_id: str = Field(pattern=INTERACTION_ID_PATTERN)
+    created_at: str = Field(default_factory=utc_timestamp)
+    collection: str | None = None
+    site: str | None = None
+    question: str
+    decision: Literal["answer", "refuse"]
+    answer: str | None = None
+    confidence: float
+    provider: str = "extractive"
+    citations: list[CitedPage] = Field(default_factory=list)
+    page_url: str | None = Field(default=None, max_length=MAX_URL_CHARS)
+    latency_ms: float | None = None
+    helpful: bool | None = None
+    comment: str | None = None
+    feedback_at: str | None = None
+    handoff_kind: str | None = None
+    handoff_at: str | None = None
+    handoff_delivered: bool | None = None
+
+
+@runtime_checkable
+class InteractionStore(Protocol):
+    """Where interactions live: SQLite beside a local index, DynamoDB in AWS, a dict in tests."""
+
+    def put(self, interaction: Interaction) -> None:
+        """Create or replace the record (last write wins)."""
+        ...
+
+    def get(self, interaction_id: str) -> Interaction | None: ...
+
+
+class MemoryInteractionStore:
+    """A dict: tests, and a service without a place to keep interactions."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Interaction] = {}
+
+    def put(self, interaction: Interaction) -> None:
+        self.items[interaction.interaction_id] = interaction.model_copy(deep=True)
+
+    def get(self, interaction_id: str) -> Interaction | None:
+        found = self.items.get(interaction_id)
+        return found.model_copy(deep=True) if found else None
+
+
+class TicketSender(Protocol):
+    """Files a support ticket (the webhook handoff); raises :class:`shared.errors.RagExplorerError`."""
+
+    def send(self, url: str, ticket: dict[str, object]) -> None: ...
