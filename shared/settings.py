@@ -300,9 +300,12 @@ def save_settings_file(home: Path, values: Mapping[str, Any]) -> Path:
     current = _from_file(home)
     current.update(values)
     try:
-        Settings(home=home, **current)  # validate before writing
+        checked = Settings(home=home, **current)  # validate before writing
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {_problems(exc)}") from None
+    for name in values:  # structured settings given as JSON text are written as JSON, not as a string
+        if isinstance(getattr(checked, name), list | dict):
+            current[name] = checked.model_dump(mode="json", include={name}, exclude_defaults=False)[name]
     home.mkdir(parents=True, exist_ok=True)
     path = home / SETTINGS_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

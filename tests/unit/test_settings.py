@@ -71,3 +71,26 @@ def test_answer_providers_from_env_are_comma_separated_and_checked(tmp_path: Pat
     assert load_settings({"home": str(tmp_path)}, env={}).answer_providers == ["extractive"]
     with pytest.raises(ConfigError, match="unknown answer provider 'gpt4'"):
         load_settings({"home": str(tmp_path)}, env={"RAG_EXPLORER_ANSWER_PROVIDERS": "gpt4"})
+
+
+def test_sites_and_collections_validate_and_save_as_json(tmp_path: Path) -> None:
+    site = {"name": "help", "origins": ["https://Help.Example.com/"], "key": "pk_live_abcdefgh"}
+    path = save_settings_file(tmp_path, {"sites": json.dumps([site])})
+    saved = json.loads(path.read_text())
+    assert saved["sites"][0]["origins"] == ["https://help.example.com"]  # normalised, stored as JSON
+    assert load_settings({"home": tmp_path}, env={}).sites[0].key == "pk_live_abcdefgh"
+    for bad, why in [
+        ({"sites": [{**site, "origins": ["https://*.example.com"]}]}, "not an origin"),
+        ({"sites": [{**site, "origins": ["https://example.com/help"]}]}, "not an origin"),
+        ({"sites": [{**site, "key": "sk_live_abcdefgh"}]}, "pk_"),
+        ({"sites": [site, {**site, "name": "other"}]}, "share a key"),
+        ({"collections": {"docs": {"handoff": "webhook:http://hooks.example.com/x"}}}, "HTTPS only"),
+        ({"collections": {"docs": {"handoff": "javascript:alert(1)"}}}, "https:// URL"),
+        ({"collections": {"Docs!": {}}}, "collection name"),
+        ({"collections": "{not json"}, "not JSON"),
+    ]:
+        with pytest.raises(ConfigError, match=why):
+            load_settings(bad, env={})
+    env = {"RAG_EXPLORER_COLLECTIONS": '{"docs": {"handoff": "mailto:help@example.com"}}'}
+    assert load_settings({}, env=env).collection("docs").handoff == "mailto:help@example.com"
+    assert load_settings({}, env=env).collection("other").handoff is None
