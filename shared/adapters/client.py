@@ -6,6 +6,7 @@
     answer = client.query("How do I rotate my API key?")      # AskResponse
     hits = client.search("api key rotation", k=10)            # SearchResponse
     client.health()                                           # dict from GET /health/detailed
+    client.feedback(answer.interaction_id, helpful=False, comment="...")  # FeedbackResponse
 
 Results are the same pydantic models the CLI prints with ``--json``. Timeouts on every call; 429 and 5xx
 are retried with exponential backoff (honouring ``Retry-After``); other 4xx raise :class:`RemoteError`
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import RagExplorerError
+from shared.feedback import FeedbackRequest, FeedbackResponse
 from shared.models import (
     AskResponse,
     ErrorResponse,
@@ -101,6 +103,26 @@ class RemoteClient:
         return self._call(
             "POST", "/search", SearchResponse, _request(SearchRequest, query=query, k=k, filters=filters)
         )
+
+    def feedback(
+        self,
+        interaction_id: str,
+        *,
+        helpful: bool | None = None,
+        comment: str | None = None,
+        handoff: bool = False,
+        contact: str | None = None,
+    ) -> FeedbackResponse:
+        """Rate an answer (``interaction_id`` from :meth:`query`), comment, or ask for a person."""
+        body = _request(
+            FeedbackRequest,
+            interaction_id=interaction_id,
+            helpful=helpful,
+            comment=comment,
+            handoff=handoff,
+            contact=contact,
+        )
+        return self._call("POST", "/feedback", FeedbackResponse, body)
 
     def health(self, *, detailed: bool = True) -> dict[str, Any]:
         status, data, _ = self._request("GET", "/health/detailed" if detailed else "/health", None)

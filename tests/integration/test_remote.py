@@ -70,6 +70,19 @@ def test_client_query_search_health(api: str) -> None:
     assert health["status"] == "ok" and health["store"]["documents"] == 1
 
 
+def test_client_feedback_on_an_answer(api: str) -> None:
+    client = RemoteClient(api)
+    answer = client.query("How do I rotate my API key?")
+    assert answer.interaction_id
+    rated = client.feedback(answer.interaction_id, helpful=False, comment="Which console?")
+    assert rated.helpful is False and rated.comment_saved and rated.handoff is None
+    with pytest.raises(RemoteError) as info:
+        RemoteClient(api, max_retries=0).feedback("f" * 32, helpful=True)
+    assert info.value.status == 404
+    with pytest.raises(RemoteError, match="invalid request"):  # checked before sending
+        client.feedback(answer.interaction_id)
+
+
 def test_client_4xx_carries_the_error_model(api: str) -> None:
     with pytest.raises(RemoteError) as info:
         RemoteClient(api, max_retries=0).query("why? " * 600)  # over the server's max_question_chars
