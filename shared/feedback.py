@@ -7,6 +7,7 @@ rating and comment win, and a webhook ticket is filed at most once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -98,6 +99,24 @@ class InteractionStore(Protocol):
 
     def get(self, interaction_id: str) -> Interaction | None: ...
 
+    def scan(
+        self, *, since: str | None = None, until: str | None = None, collection: str | None = None
+    ) -> Iterator[Interaction]:
+        """Interactions created in ``[since, until)`` (ISO 8601 UTC, as ``created_at``), oldest first."""
+        ...
+
+    def prune(self, before: str) -> int:
+        """Delete interactions created before ``before``; returns how many (retention)."""
+        ...
+
+
+def in_window(item: Interaction, since: str | None, until: str | None, collection: str | None) -> bool:
+    return (
+        (since is None or item.created_at >= since)
+        and (until is None or item.created_at < until)
+        and (collection is None or item.collection == collection)
+    )
+
 
 class MemoryInteractionStore:
     """A dict: tests, and a service without a place to keep interactions."""
@@ -111,6 +130,18 @@ class MemoryInteractionStore:
     def get(self, interaction_id: str) -> Interaction | None:
         found = self.items.get(interaction_id)
         return found.model_copy(deep=True) if found else None
+
+    def scan(
+        self, *, since: str | None = None, until: str | None = None, collection: str | None = None
+    ) -> Iterator[Interaction]:
+        items = sorted(self.items.values(), key=lambda i: i.created_at)
+        return (i.model_copy(deep=True) for i in items if in_window(i, since, until, collection))
+
+    def prune(self, before: str) -> int:
+        old = [k for k, v in self.items.items() if v.created_at < before]
+        for key in old:
+            del self.items[key]
+        return len(old)
 
 
 class TicketSender(Protocol):

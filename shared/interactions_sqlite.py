@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from shared.errors import StoreError
@@ -73,6 +74,32 @@ class SqliteInteractionStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the interactions file {self.path}: {exc}") from exc
         return Interaction.model_validate_json(row[0]) if row else None
+
+    def scan(
+        self, *, since: str | None = None, until: str | None = None, collection: str | None = None
+    ) -> Iterator[Interaction]:
+        sql, args = "SELECT record FROM interactions WHERE 1=1", []
+        for clause, value in (
+            ("created_at >= ?", since),
+            ("created_at < ?", until),
+            ("collection = ?", collection),
+        ):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        try:
+            rows = self._db().execute(sql + " ORDER BY created_at", args)
+            for (record,) in rows:
+                yield Interaction.model_validate_json(record)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the interactions file {self.path}: {exc}") from exc
+
+    def prune(self, before: str) -> int:
+        try:
+            with self._db() as db:
+                return db.execute("DELETE FROM interactions WHERE created_at < ?", (before,)).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot prune the interactions file {self.path}: {exc}") from exc
 
     def count(self) -> int:
         return int(self._db().execute("SELECT count(*) FROM interactions").fetchone()[0])

@@ -141,6 +141,14 @@ class Settings(BaseModel):
         "interactions.sqlite3, in AWS in the interactions table.",
     )
     interactions_table: str | None = Field(default=None, description="DynamoDB table for interactions (AWS).")
+    interaction_retention_days: int = Field(
+        default=90, ge=1, le=3650, description="Interactions older than this are deleted (TTL in AWS)."
+    )
+    redact_interactions: bool = Field(
+        default=True,
+        description="Replace e-mail addresses, phone numbers and runs of 6+ digits in questions and comments "
+        "before they are kept.",
+    )
     webhook_secret: str | None = Field(
         default=None, repr=False, description="Signs webhook tickets (X-RAG-Explorer-Signature, HMAC-SHA256)."
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from shared.errors import DeliveryError, NotFoundError
 from shared.feedback import (
@@ -23,10 +24,14 @@ from shared.feedback import (
     TicketSender,
 )
 from shared.models import DEFAULT_COLLECTION, AskResponse, utc_timestamp
+from shared.redaction import redact
 from shared.settings import Settings
 from shared.sites import Site, handoff_kind, handoff_offer
 
 log = logging.getLogger(__name__)
+
+#: A process prunes expired interactions on its first write and then every this many writes.
+PRUNE_EVERY = 500
 
 
 class SupportDesk:
@@ -42,6 +47,23 @@ class SupportDesk:
         self.store = store if settings.record_interactions else None
         self.tickets = tickets
         self._new_id = new_id
+        self._writes = 0
+
+    def keep(self, text: str | None) -> str | None:
+        """``text`` as it may be stored: redacted unless ``redact_interactions`` is off."""
+        return redact(text) if text and self.settings.redact_interactions else text
+
+    def retention_cutoff(self) -> str:
+        """Interactions created before this (ISO 8601 UTC) are past retention."""
+        cutoff = datetime.now(UTC) - timedelta(days=self.settings.interaction_retention_days)
+        return cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def _put(self, interaction: Interaction) -> None:
+        assert self.store is not None
+        if self._writes % PRUNE_EVERY == 0:
+            self.store.prune(self.retention_cutoff())
+        self._writes += 1
+        self.store.put(interaction)
 
     def record(
         self,
@@ -56,12 +78,12 @@ class SupportDesk:
         interaction_id = None
         if self.store is not None:
             interaction_id = self._new_id()
-            self.store.put(
+            self._put(
                 Interaction(
                     interaction_id=interaction_id,
                     collection=collection or DEFAULT_COLLECTION,
                     site=site.name if site else None,
-                    question=response.question,
+                    question=self.keep(response.question) or "",
                     decision=response.decision,
                     answer=response.answer,
                     confidence=response.confidence,
@@ -90,12 +112,12 @@ class SupportDesk:
         if request.helpful is not None:
             changes |= {"helpful": request.helpful, "feedback_at": now}
         if request.comment:
-            changes |= {"comment": request.comment, "feedback_at": now}
+            changes |= {"comment": self.keep(request.comment), "feedback_at": now}
         interaction = found.model_copy(update=changes)
         result = None
         if request.handoff:
             interaction, result = self._hand_off(interaction, request, now)
-        self.store.put(interaction)  # type: ignore[union-attr]  # found implies a store
+        self._put(interaction)
         return FeedbackResponse(
             interaction_id=interaction.interaction_id,
             helpful=interaction.helpful,

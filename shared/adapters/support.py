@@ -33,7 +33,9 @@ def interaction_store(settings: Settings) -> InteractionStore:
     if settings.interactions_table:
         from shared.adapters.interactions_dynamodb import DynamoInteractionStore
 
-        return DynamoInteractionStore(settings.interactions_table)
+        return DynamoInteractionStore(
+            settings.interactions_table, retention_days=settings.interaction_retention_days
+        )
     from shared.interactions_sqlite import SqliteInteractionStore
 
     return SqliteInteractionStore(settings.interactions_path)

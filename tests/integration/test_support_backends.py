@@ -55,7 +55,19 @@ def make_table(url: str) -> str:
     client.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "interaction_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "interaction_id", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("interaction_id", "day", "created_at")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_day",
+                "KeySchema": [
+                    {"AttributeName": "day", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     return name
@@ -76,6 +88,16 @@ def test_dynamodb_store_round_trip_overwrite_and_ttl(
     created = datetime.datetime(2026, 12, 5, 8, tzinfo=datetime.UTC)
     assert int(item["expires_at"]["N"]) == int((created + datetime.timedelta(days=30)).timestamp())
     assert int(item["expires_at"]["N"]) == expires_at("2026-12-05T08:00:00.000Z", 30)
+    for n, day in enumerate(["2026-12-01", "2026-12-03", "2026-12-03", "2026-12-04"], 2):
+        store.put(
+            interaction(n, created_at=f"{day}T09:0{n}:00.000Z", collection="public" if n % 2 else "other")
+        )
+    period = store.scan(since="2026-12-02T00:00:00.000Z", until="2026-12-04T00:00:00.000Z")
+    assert [i.interaction_id for i in period] == [f"{3:032x}", f"{4:032x}"]
+    assert [i.interaction_id for i in store.scan(since="2026-12-01T00:00:00.000Z", collection="other")] == [
+        f"{2:032x}",
+        f"{4:032x}",
+    ]
     missing = DynamoInteractionStore("no-such-table", client=client)
     with pytest.raises(StoreError, match="ResourceNotFoundException"):
         missing.put(interaction())
