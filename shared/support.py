@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from shared.analytics import AnalyticsSummary, iso, parse_since, summarize
+from shared.embeddings.base import Embedder
 from shared.errors import DeliveryError, NotFoundError
 from shared.feedback import (
     CitedPage,
@@ -23,7 +25,8 @@ from shared.feedback import (
     InteractionStore,
     TicketSender,
 )
-from shared.models import DEFAULT_COLLECTION, AskResponse, utc_timestamp
+from shared.gaps import DEFAULT_MAX_DISTANCE, DEFAULT_MAX_QUESTIONS, GapsReport, find_gaps
+from shared.models import DEFAULT_COLLECTION, AskResponse, SearchHit, utc_timestamp
 from shared.redaction import redact
 from shared.settings import Settings
 from shared.sites import Site, handoff_kind, handoff_offer
@@ -175,3 +178,47 @@ class SupportDesk:
             )
             return False
         return True
+
+    # ------------------------------------------------------------------ reports
+
+    def _period(self, since: str, until: str | None) -> tuple[str, str]:
+        start = parse_since(since)
+        return max(start, self.retention_cutoff()), parse_since(until) if until else iso(datetime.now(UTC))
+
+    def _interactions(self, start: str, end: str, collection: str | None) -> list[Interaction]:
+        if self.store is None:
+            return []
+        return list(self.store.scan(since=start, until=end, collection=collection))
+
+    def summary(
+        self, *, since: str = "7d", until: str | None = None, collection: str | None = None
+    ) -> AnalyticsSummary:
+        """The deflection funnel, rates by day and collection, latency and weak pages for a period."""
+        start, end = self._period(since, until)
+        items = self._interactions(start, end, collection)
+        return summarize(items, since=start, until=end, collection=collection)
+
+    def gaps(
+        self,
+        *,
+        embedder: Embedder,
+        search: Callable[[str], list[SearchHit]],
+        since: str = "7d",
+        until: str | None = None,
+        collection: str | None = None,
+        max_distance: float = DEFAULT_MAX_DISTANCE,
+        max_questions: int = DEFAULT_MAX_QUESTIONS,
+    ) -> GapsReport:
+        """Refused and rated-down questions grouped by meaning, with the pages that nearly answered."""
+        start, end = self._period(since, until)
+        items = self._interactions(start, end, collection)
+        return find_gaps(
+            items,
+            embedder=embedder,
+            search=search,
+            since=start,
+            until=end,
+            collection=collection,
+            max_distance=max_distance,
+            max_questions=max_questions,
+        )
