@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.evaluation import percentile
 from shared.feedback import Interaction
+from shared.gaps import GapsReport
 
 #: ``--since 7d``: a number and a unit (h, d or w).
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
@@ -66,6 +67,13 @@ class AnalyticsSummary(_Model):
     by_day: list[DayStats]
     by_collection: list[CollectionStats]
     weak_pages: list[WeakPage]
+
+
+class DeflectionReport(_Model):
+    """What ``rag-explorer report --json`` prints: the summary and the coverage gaps of one period."""
+
+    summary: AnalyticsSummary
+    gaps: GapsReport
 
 
 def parse_since(text: str, now: datetime | None = None) -> str:

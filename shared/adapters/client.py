@@ -19,14 +19,17 @@ import json
 import random
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared.analytics import AnalyticsSummary
 from shared.errors import RagExplorerError
 from shared.feedback import FeedbackRequest, FeedbackResponse
+from shared.gaps import GapsReport
 from shared.models import (
     AskResponse,
     ErrorResponse,
@@ -124,6 +127,20 @@ class RemoteClient:
         )
         return self._call("POST", "/feedback", FeedbackResponse, body)
 
+    def analytics_summary(
+        self, *, since: str = "7d", until: str | None = None, collection: str | None = None
+    ) -> AnalyticsSummary:
+        """``GET /analytics/summary`` (a secret key)."""
+        return self._call(
+            "GET", _with_query("/analytics/summary", since, until, collection), AnalyticsSummary, None
+        )
+
+    def analytics_gaps(
+        self, *, since: str = "7d", until: str | None = None, collection: str | None = None
+    ) -> GapsReport:
+        """``GET /analytics/gaps`` (a secret key)."""
+        return self._call("GET", _with_query("/analytics/gaps", since, until, collection), GapsReport, None)
+
     def health(self, *, detailed: bool = True) -> dict[str, Any]:
         status, data, _ = self._request("GET", "/health/detailed" if detailed else "/health", None)
         if status >= 400 and status != 503:
@@ -192,6 +209,11 @@ class RemoteClient:
         if error.details:
             message += ": " + "; ".join(f"{'.'.join(str(p) for p in d.loc)}: {d.msg}" for d in error.details)
         return RemoteError(message, status=status, error=error)
+
+
+def _with_query(path: str, since: str, until: str | None, collection: str | None) -> str:
+    params = {k: v for k, v in {"since": since, "until": until, "collection": collection}.items() if v}
+    return f"{path}?{urllib.parse.urlencode(params)}"
 
 
 def _request(model: type[M], **values: object) -> M:

@@ -288,3 +288,35 @@ def test_recording_off_gives_no_interaction_id_but_keeps_the_handoff(lambda_cont
     answer = ask(app, lambda_context, "Can I pay by cheque?")
     assert answer.interaction_id is None and not interactions.items
     assert answer.handoff is not None and "ref=" in (answer.handoff.url or "")
+
+
+def analytics(app: Any, ctx: Any, path: str, params: dict[str, str], key_id: str) -> tuple[int, Any]:
+    ev = event("health_event.json", path=path, resource=path, queryStringParameters=params or None)
+    ev["multiValueQueryStringParameters"] = {k: [v] for k, v in params.items()} or None
+    ev["requestContext"]["identity"]["apiKeyId"] = key_id
+    status, _, body = call(app, ev, ctx)
+    return status, body
+
+
+def test_analytics_for_secret_keys_only(lambda_context: Any) -> None:
+    app, _, _ = make()
+    good = ask(app, lambda_context)
+    feedback(app, lambda_context, {"interaction_id": good.interaction_id, "helpful": True})
+    for question in ("Can I pay by cheque?", "Do you accept cheques?", "cheque payments accepted?"):
+        ask(app, lambda_context, question)
+    status, body = analytics(app, lambda_context, "/analytics/summary", {"since": "1d"}, "secret-key-id")
+    assert status == 200, body
+    assert body["totals"]["questions"] == 4 and body["totals"]["helpful"] == 1
+    assert body["by_collection"][0]["collection"] == "public"
+    status, body = analytics(
+        app, lambda_context, "/analytics/gaps", {"collection": "public"}, "secret-key-id"
+    )
+    assert status == 200 and body["considered"] == 3
+    assert body["clusters"] and body["clusters"][0]["size"] >= 2
+    status, body = analytics(
+        app, lambda_context, "/analytics/summary", {"since": "last week"}, "secret-key-id"
+    )
+    assert_error(status, body, 422, "validation_error")
+    for path in ("/analytics/summary", "/analytics/gaps"):
+        status, body = analytics(app, lambda_context, path, {}, SITE["key_id"])
+        assert_error(status, body, 403, "forbidden")

@@ -24,7 +24,15 @@ QUERY_ERRORS = (400, 413, 415, 422, 503, 500)
 #: The operations documented with the optional x-api-key scheme and its 403/429. Where keys are enforced,
 #: every route but GET /health needs one (local_cli.api_keys.OPEN_ROUTES); the health routes' documented
 #: responses stay 200/503 (tests/unit/test_http_api.py pins them).
-KEYED_OPERATIONS = frozenset({("post", "/query"), ("post", "/search"), ("post", "/feedback")})
+KEYED_OPERATIONS = frozenset(
+    {
+        ("post", "/query"),
+        ("post", "/search"),
+        ("post", "/feedback"),
+        ("get", "/analytics/summary"),
+        ("get", "/analytics/gaps"),
+    }
+)
 API_KEY_SCHEME = {
     "type": "apiKey",
     "in": "header",
