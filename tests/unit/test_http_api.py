@@ -163,10 +163,13 @@ def test_query_answers_with_citations_like_ask_json(
     expected = make_service().ask(question).model_dump(mode="json")
     assert len(body["interaction_id"]) == 32  # the API records the interaction; `ask` alone does not
     assert {**body, "interaction_id": None} == expected
-    assert "QuerySuccess" in metrics.names() and "QueryLatency" in metrics.names()
+    assert {"QuerySuccess", "QueryLatency", "Answered"} <= set(metrics.names())
+    assert "Refused" not in metrics.names()
 
 
-def test_query_refuses_out_of_scope_and_honours_options(app: Any, lambda_context: Any) -> None:
+def test_query_refuses_out_of_scope_and_honours_options(
+    app: Any, lambda_context: Any, metrics: RecordingMetrics
+) -> None:
     ev = event(
         "query_event.json",
         json={
@@ -181,6 +184,7 @@ def test_query_refuses_out_of_scope_and_honours_options(app: Any, lambda_context
     assert body["decision"] == "refuse"
     assert body["answer"] is None and body["citations"] == []
     assert body["escalation"]
+    assert "Refused" in metrics.names() and "Answered" not in metrics.names()  # a refusal is not an answer
 
 
 def test_search_returns_hits_and_filters(app: Any, lambda_context: Any) -> None:
@@ -214,7 +218,8 @@ def test_validation_errors_list_every_field(app: Any, lambda_context: Any, metri
         ("body", "confidence_threshold"): "less_than_equal",
         ("body", "colour"): "extra_forbidden",
     }
-    assert ("QueryFailure", 1, {"ErrorType": "validation_error"}) in metrics.points
+    assert ("QueryRejected", 1, {"ErrorType": "validation_error"}) in metrics.points
+    assert "QueryFailure" not in metrics.names()  # an invalid request is not a failure of ours
 
 
 @pytest.mark.parametrize(
@@ -423,8 +428,8 @@ def test_powertools_metrics_emit_emf(capsys: pytest.CaptureFixture[str], lambda_
     handler(event("query_event.json", json={}), lambda_context)
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     names = {m["Name"] for b in blobs for d in b["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    assert {"QuerySuccess", "QueryLatency", "QueryFailure"} <= names
-    failure = next(b for b in blobs if "QueryFailure" in b)
+    assert {"QuerySuccess", "QueryLatency", "QueryRejected", "Answered"} <= names
+    failure = next(b for b in blobs if "QueryRejected" in b)
     assert failure["ErrorType"] == "validation_error"
     assert any("ErrorType" in dims for dims in failure["_aws"]["CloudWatchMetrics"][0]["Dimensions"])
     latency = next(b for b in blobs if "QueryLatency" in b)

@@ -81,9 +81,11 @@ class ApiContext:
     def error(
         self, status: int, code: str, message: str, details: list[FieldError] | None = None, **headers: str
     ) -> Response[str]:
-        """The error model, with the request id; failures of the query routes are counted by kind."""
+        """The error model, with the request id. On the query routes, a failure of ours (5xx) counts as
+        ``QueryFailure`` and a request refused as invalid (4xx) as ``QueryRejected``, both by kind: alarms
+        watch the first only."""
         if self.app.current_event.path in QUERY_ROUTES:
-            self.sink.count("QueryFailure", ErrorType=code)
+            self.sink.count("QueryFailure" if status >= 500 else "QueryRejected", ErrorType=code)
         body = ErrorResponse(
             error=code,
             message=message,

@@ -37,6 +37,7 @@ def query_router(ctx: ApiContext) -> Router:
                 filters=filters,
             ),
         )
+        ctx.sink.count("Answered" if response.decision == "answer" else "Refused")
         return ctx.desk.record(
             response,
             collection=filters.collection if filters else None,
