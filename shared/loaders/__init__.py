@@ -141,6 +141,7 @@ def _capped(doc: Document, budget: Budget) -> Document:
         sections=sections,
         tags=doc.tags,
         warnings=list(dict.fromkeys([*doc.warnings, budget.truncated_warning()])),
+        url=doc.url,
     )
 
 

@@ -9,12 +9,14 @@ import math
 import re
 import stat
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from shared.errors import LoaderError
-from shared.models import MAX_DOCUMENT_TAGS, MAX_TAG_CHARS, Document, Section, unique_tags
+from shared.models import MAX_DOCUMENT_TAGS, MAX_TAG_CHARS, MAX_URL_CHARS, Document, Section, unique_tags
 from shared.settings import DEFAULTS
 
 if TYPE_CHECKING:
@@ -25,6 +27,11 @@ MB = 1024 * 1024
 SNIFF_BYTES = 8192
 #: A first line longer than this is not used as a title.
 MAX_TITLE_CHARS = 100
+
+#: Longest heading id kept as an anchor (real ids are short; a longer one is not a usable link target).
+MAX_ANCHOR_CHARS = 200
+#: Characters no usable URL or id holds as they stand: whitespace, controls, quotes and angle brackets.
+_URL_BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"]")
 
 #: Trailing spaces of a line. The lookbehind starts a match only where a run of spaces starts: plain
 #: "[ \t]+$" retries from every space of a run inside a line, quadratic on hostile input.
@@ -238,6 +245,51 @@ def content_hash(title: str | None, sections: list[Section], tags: list[str]) ->
     return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def absolute_url(value: str) -> str | None:
+    """``value`` when it is an absolute http(s) URL with a host (at most ``MAX_URL_CHARS``), else None."""
+    value = value.strip()
+    if not value or len(value) > MAX_URL_CHARS or _URL_BAD_CHARS.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # e.g. a malformed IPv6 host
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    return value
+
+
+def document_url(value: object, what: str, warnings: list[str]) -> str | None:
+    """The public address a document gives for itself (front matter ``url:``, a canonical link, a record's
+    ``url``): only an absolute http(s) URL is kept; anything else is ignored with a warning."""
+    if not value or (isinstance(value, str) and not value.strip()):
+        return None
+    url = absolute_url(value) if isinstance(value, str) else None
+    if url is None:
+        shown = value[:80] if isinstance(value, str) else type(value).__name__
+        warnings.append(f"{what} {shown!r} ignored: not an absolute http(s) URL")
+    return url
+
+
+def clean_anchor(value: object) -> str | None:
+    """A heading id as the document gives it, when usable as a link fragment (never made up)."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().removeprefix("#")
+    if not value or len(value) > MAX_ANCHOR_CHARS or _URL_BAD_CHARS.search(value):
+        return None
+    return value
+
+
+def docutils_id(label: str) -> str | None:
+    """The HTML id docutils (and so Sphinx) gives a reStructuredText label: lower case, ASCII, runs of
+    other characters as one hyphen, no leading digits or hyphens (``docutils.nodes.make_id``)."""
+    text = unicodedata.normalize("NFKD", label.lower()).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^a-z0-9]+", "-", " ".join(text.split()))
+    return clean_anchor(re.sub(r"^[-0-9]+|-+$", "", text))
+
+
 def make_document(
     *,
     source: str,
@@ -246,6 +298,7 @@ def make_document(
     sections: list[Section],
     tags: list[str] | None = None,
     warnings: list[str] | None = None,
+    url: str | None = None,
 ) -> Document:
     tags = unique_tags(list(tags or []))
     warnings = list(warnings or [])
@@ -261,6 +314,7 @@ def make_document(
         content_hash=content_hash(title or None, sections, tags),
         tags=tags,
         warnings=warnings,
+        url=url,
     )
 
 
@@ -282,16 +336,22 @@ class HeadingStack:
     """The current heading path while walking a document; remembers the first level-1 heading."""
 
     def __init__(self) -> None:
-        self._stack: list[tuple[int, str]] = []
+        self._stack: list[tuple[int, str, str | None]] = []
         self.first_h1: str | None = None
 
-    def push(self, level: int, text: str) -> None:
+    def push(self, level: int, text: str, anchor: str | None = None) -> None:
         while self._stack and self._stack[-1][0] >= level:
             self._stack.pop()
-        self._stack.append((level, text))
+        self._stack.append((level, text, anchor))
         if level == 1 and self.first_h1 is None:
             self.first_h1 = text
 
     @property
     def path(self) -> list[str]:
-        return [h for _, h in self._stack]
+        return [h for _, h, _ in self._stack]
+
+    @property
+    def anchor(self) -> str | None:
+        """The id of the innermost heading above the current text that has one (a heading without an id
+        links to the enclosing section that has one; no heading with an id: no anchor)."""
+        return next((a for _, _, a in reversed(self._stack) if a), None)

@@ -6,6 +6,10 @@ end tag closes every element opened after the most recent one of its name, an en
 element is ignored). No tree is built, so memory holds only the open elements and the text kept, very
 deeply nested markup is fine, and the input is fed in slices; the time budget is checked at every tag and
 text run, and reading stops once ``max_document_chars`` of text have been collected.
+
+Links: the page's ``<link rel="canonical" href>`` is its public address when it is an absolute http(s) URL,
+and a heading's ``id`` (or the ``id``/``name`` of an ``<a>`` inside it, or the ``#fragment`` of its
+permalink, as Sphinx and MkDocs write it) is its section's anchor. Nothing is made up from the text.
 """
 
 from __future__ import annotations
@@ -18,7 +22,17 @@ from pathlib import Path
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import Budget, HeadingStack, decode_text, is_blank, make_document, normalise, short_error
+from ._common import (
+    Budget,
+    HeadingStack,
+    clean_anchor,
+    decode_text,
+    document_url,
+    is_blank,
+    make_document,
+    normalise,
+    short_error,
+)
 
 #: Never visible, or page chrome rather than content.
 _DROP = frozenset(
@@ -71,6 +85,9 @@ _CHROME_CLASSES = frozenset(
         "wy-nav-side", "rst-versions", "rst-footer-buttons", "prev-next-area",
     }
 )  # fmt: skip
+#: Classes of the permalink a documentation generator puts inside a heading (``<a class="headerlink"
+#: href="#install">¶</a>``): its fragment is the heading's id.
+_PERMALINK_CLASSES = frozenset({"headerlink", "anchor", "hash-link", "permalink", "anchorjs-link"})
 #: Fence that marks a preformatted block (<pre>) in the text, as Markdown does, so that chunking keeps
 #: it whole and answers quote it verbatim.
 CODE_FENCE = "```"
@@ -163,6 +180,8 @@ class _Extractor(HTMLParser):
         self._pre = 0
         self._content = 0  # depth inside <article>/<main>/<section>
         self._heading: tuple[int, _Text, _Open] | None = None
+        self._heading_anchor: str | None = None  # the id of the open heading, once one is found
+        self.canonical: str | None = None  # href of the first <link rel="canonical">
         self._title: tuple[list[str], _Open] | None = None  # the first <title>, while it is open
         self._title_seen = False
         self._collected = 0  # characters of text seen (before whitespace is collapsed)
@@ -190,7 +209,7 @@ class _Extractor(HTMLParser):
     def flush(self) -> None:
         text = self.body.take()
         if not is_blank(text):
-            self.sections.append(Section(text=text, heading_path=self.stack.path))
+            self.sections.append(Section(text=text, heading_path=self.stack.path, anchor=self.stack.anchor))
 
     # ------------------------------------------------------------------ parser events
 
@@ -199,6 +218,8 @@ class _Extractor(HTMLParser):
         if self.truncated or len(self._open) >= _MAX_OPEN:
             return
         name = tag.lower()
+        if attrs and (name == "link" or (name == "a" and self._heading is not None)):
+            self._link_attrs(name, dict(attrs))
         if self._dropped:
             kind = "inert"
         elif (
@@ -219,6 +240,7 @@ class _Extractor(HTMLParser):
             out = self._out
             if name in _HEADINGS and self._heading is None and len(self.sections) < self.budget.max_sections:
                 self._heading = (_HEADINGS[name], _Text(), element)
+                self._heading_anchor = clean_anchor(dict(attrs).get("id")) if attrs else None
             elif name in _HEADINGS and self._heading is None:  # over the section limit: kept as text
                 if not self.capped:
                     self.budget.notes.append(self.budget.sections_warning())
@@ -241,6 +263,23 @@ class _Extractor(HTMLParser):
             return
         self._open.append(element)
         self._open_names[name] += 1
+
+    def _link_attrs(self, name: str, attrs: dict[str, str | None]) -> None:
+        """What a ``<link>`` or an ``<a>`` inside a heading tells about addresses: the canonical URL, the
+        heading's id (an anchor's own id or name first, else a permalink's fragment)."""
+        if name == "link":
+            rel = str(attrs.get("rel") or "").lower().split()
+            if "canonical" in rel and self.canonical is None:
+                self.canonical = str(attrs.get("href") or "")
+            return
+        if self._heading_anchor is not None:
+            return
+        own = clean_anchor(attrs.get("id")) or clean_anchor(attrs.get("name"))
+        href = str(attrs.get("href") or "")
+        classes = str(attrs.get("class") or "").lower().split()
+        if own is None and href.startswith("#") and any(c in _PERMALINK_CLASSES for c in classes):
+            own = clean_anchor(href[1:])
+        self._heading_anchor = own
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -313,7 +352,7 @@ class _Extractor(HTMLParser):
     def _finish_heading(self) -> None:
         assert self._heading is not None
         level, buf, _ = self._heading
-        self._heading = None
+        anchor, self._heading, self._heading_anchor = self._heading_anchor, None, None
         raw = buf.take()
         text = " ".join(raw.split())
         if not text:
@@ -325,7 +364,7 @@ class _Extractor(HTMLParser):
             self.body.brk("\n\n")
             return
         self.flush()
-        self.stack.push(level, text)
+        self.stack.push(level, text, anchor)
 
 
 def _choose_title(title: str | None, h1: str | None) -> str | None:
@@ -359,6 +398,7 @@ def load_html(path: Path, data: bytes, source: str, budget: Budget) -> list[Docu
         raise LoaderError("no visible text in HTML", source=source)
     if parser.truncated:
         warnings.append(budget.truncated_warning())
+    url = document_url(parser.canonical, "canonical link", warnings)
     return [
         make_document(
             source=source,
@@ -366,5 +406,6 @@ def load_html(path: Path, data: bytes, source: str, budget: Budget) -> list[Docu
             doc_type="html",
             sections=parser.sections,
             warnings=warnings,
+            url=url,
         )
     ]

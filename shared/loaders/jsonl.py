@@ -1,4 +1,7 @@
-"""JSON Lines loader for BEIR corpora: one ``{"_id", "title", "text", ...}`` object per line."""
+"""JSON Lines loader for BEIR corpora: one ``{"_id", "title", "text", ...}`` object per line.
+
+A record's ``url`` (an absolute http(s) URL) is the public address of that document.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,11 @@ from pathlib import Path
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import Budget, make_document, normalise
+from ._common import Budget, document_url, make_document, normalise
 
 
-def _record(line: bytes, seen: set[str]) -> tuple[str, str | None, str] | str:
-    """(id, title, text) for a valid record, else the reason it is invalid."""
+def _record(line: bytes, seen: set[str]) -> tuple[str, str | None, str, object] | str:
+    """(id, title, text, url as given) for a valid record, else the reason it is invalid."""
     try:
         obj = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
@@ -38,7 +41,7 @@ def _record(line: bytes, seen: set[str]) -> tuple[str, str | None, str] | str:
     if doc_id in seen:
         return f"duplicate _id {doc_id!r}"
     seen.add(doc_id)
-    return doc_id, title or None, text
+    return doc_id, title or None, text, obj.get("url")
 
 
 def load_jsonl(path: Path, data: bytes, source: str, budget: Budget) -> list[Document]:
@@ -62,9 +65,15 @@ def load_jsonl(path: Path, data: bytes, source: str, budget: Budget) -> list[Doc
             if not first_invalid:
                 first_invalid = f"line {number}: {rec}"
             continue
-        doc_id, title, text = rec
+        doc_id, title, text, raw_url = rec
         sections = [Section(text=text)]
-        docs.append(make_document(source=doc_id, title=title, doc_type="jsonl", sections=sections))
+        warnings: list[str] = []
+        url = document_url(raw_url, f"record {doc_id[:80]!r}: url", warnings)
+        docs.append(
+            make_document(
+                source=doc_id, title=title, doc_type="jsonl", sections=sections, warnings=warnings, url=url
+            )
+        )
     if not docs:
         if not invalid:
             raise LoaderError("empty file", source=source)

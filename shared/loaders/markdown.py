@@ -1,4 +1,9 @@
-"""Markdown loader: sections from ATX and setext headings, YAML front matter for title and tags."""
+"""Markdown loader: sections from ATX and setext headings, YAML front matter for title, tags and url.
+
+A heading may give its id as an explicit attribute, ``## Title {#my-id}`` (Pandoc, kramdown, Python-Markdown
+``attr_list``, MkDocs): the id becomes the section's anchor and leaves the heading text. Ids are never
+made up from the heading text: each site generator slugs differently.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,16 @@ from pathlib import Path
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import Budget, HeadingStack, decode_text, is_blank, make_document, normalise
+from ._common import (
+    Budget,
+    HeadingStack,
+    clean_anchor,
+    decode_text,
+    document_url,
+    is_blank,
+    make_document,
+    normalise,
+)
 
 # Every pattern here is linear on hostile lines: no lazy group before "[ \t]*$", no "[^x]*" that can
 # rescan the rest of the line from each of a million opening brackets.
@@ -19,6 +33,9 @@ _NOT_PARAGRAPH = re.compile(r"^(?: {4}|\t| {0,3}(?:>|[-*+](?:[ \t]|$)|\d{1,9}[.)
 _FM_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(.*))?$")
 _FM_ITEM = re.compile(r"^[ \t]*-[ \t]+(.*)$")
 _LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()]*\)")
+#: A heading's attribute block, ``{#id}`` or ``{#id .class key=value}``, matched on the text from its last
+#: ``{`` (found with rfind, so no pattern ever rescans a long heading).
+_ATTRS = re.compile(r"\{[ \t]*#([^\s{}#]+)(?:[ \t]+[^{}]*)?\}")
 
 
 def _unquote(value: str) -> str:
@@ -78,6 +95,18 @@ def _strip_closing(text: str) -> str:
     return body.rstrip(" \t") if body[-1] in " \t" else text
 
 
+def split_heading_id(text: str) -> tuple[str, str | None]:
+    """``"Title {#my-id}"`` -> ``("Title", "my-id")``; a heading without an attribute block has no id."""
+    body = text.rstrip(" \t")
+    if not body.endswith("}"):
+        return text, None
+    start = body.rfind("{")
+    m = _ATTRS.fullmatch(body, start) if start >= 0 else None
+    if m is None:
+        return text, None
+    return body[:start].rstrip(" \t"), clean_anchor(m.group(1))
+
+
 def _clean_heading(text: str) -> str:
     text = _LINK.sub(r"\1", text)
     text = text.replace("`", "").replace("**", "").replace("__", "")
@@ -104,15 +133,16 @@ class _Builder:
     def flush(self) -> None:
         body = normalise("\n".join(self.lines))
         if not is_blank(body):
-            self.sections.append(Section(text=body, heading_path=self.stack.path))
+            self.sections.append(Section(text=body, heading_path=self.stack.path, anchor=self.stack.anchor))
         self.lines = []
 
     def heading(self, level: int, text: str) -> None:
+        text, anchor = split_heading_id(text)
         text = _clean_heading(text)
         if not text:
             return
         self.flush()
-        self.stack.push(level, text)
+        self.stack.push(level, text, anchor)
 
 
 def parse_markdown(text: str, budget: Budget | None = None) -> tuple[list[Section], str | None]:
@@ -178,6 +208,7 @@ def load_markdown(path: Path, data: bytes, source: str, budget: Budget) -> list[
         sections = [Section(text=normalise(body))]
     fm_title = meta.get("title")
     title = fm_title.strip() if isinstance(fm_title, str) and fm_title.strip() else None
+    url = document_url(meta.get("url"), "front matter url", warnings)
     return [
         make_document(
             source=source,
@@ -186,5 +217,6 @@ def load_markdown(path: Path, data: bytes, source: str, budget: Budget) -> list[
             sections=sections,
             tags=_tags(meta),
             warnings=warnings,
+            url=url,
         )
     ]

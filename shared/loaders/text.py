@@ -1,4 +1,8 @@
-"""Plain-text loader (.txt, .text) and reStructuredText (.rst, underlined/overlined titles → sections)."""
+"""Plain-text loader (.txt, .text) and reStructuredText (.rst, underlined/overlined titles → sections).
+
+An explicit RST label right before a title (``.. _install-guide:``) is the section's anchor, as docutils
+renders it (``install-guide``); the label line leaves the text.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,32 @@ from pathlib import Path
 from shared.errors import LoaderError
 from shared.models import Document, Section
 
-from ._common import Budget, decode_text, first_line_title, is_blank, make_document, normalise
+from ._common import Budget, decode_text, docutils_id, first_line_title, is_blank, make_document, normalise
 
 # An RST adornment line: one punctuation character repeated (at least 3 times, to avoid "--" or "..").
 _ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.])\1{2,}$")
+#: An internal hyperlink target: ``.. _label:`` or ``.. _`a label`:`` with nothing after the colon.
+_LABEL = re.compile(r"^\.\. _(?:`([^`]+)`|([^`:\s][^:]*)):[ \t]*$")
+
+
+def _take_label(body: list[str]) -> str | None:
+    """The anchor of a title from the label lines right before it (blank lines between are allowed);
+    those lines are removed from ``body``. The label closest to the title wins."""
+    i = len(body)
+    while i and not body[i - 1].strip():
+        i -= 1
+    anchor: str | None = None
+    cut: int | None = None
+    while i and (m := _LABEL.match(body[i - 1])):
+        anchor = anchor or docutils_id(m.group(1) or m.group(2))
+        i -= 1
+        cut = i
+        while i and not body[i - 1].strip():  # blank lines between stacked labels
+            i -= 1
+    if cut is None:
+        return None
+    del body[cut:]
+    return anchor
 
 
 def _rst_title(lines: list[str], i: int) -> tuple[str, tuple[str, bool], int] | None:
@@ -44,7 +70,7 @@ def _parse_rst(text: str, budget: Budget | None = None) -> tuple[list[Section], 
     """Sections from RST titles. Levels follow the order in which adornment styles first appear."""
     lines = text.split("\n")
     styles: list[tuple[str, bool]] = []  # (char, has_overline) in order of first appearance
-    stack: list[tuple[int, str]] = []
+    stack: list[tuple[int, str, str | None]] = []
     sections: list[Section] = []
     body: list[str] = []
     first_title: str | None = None
@@ -53,7 +79,8 @@ def _parse_rst(text: str, budget: Budget | None = None) -> tuple[list[Section], 
     def flush() -> None:
         chunk = normalise("\n".join(body))
         if not is_blank(chunk):
-            sections.append(Section(text=chunk, heading_path=[t for _, t in stack]))
+            anchor = next((a for _, _, a in reversed(stack) if a), None)
+            sections.append(Section(text=chunk, heading_path=[t for _, t, _ in stack], anchor=anchor))
         body.clear()
 
     i = 0
@@ -76,10 +103,11 @@ def _parse_rst(text: str, budget: Budget | None = None) -> tuple[list[Section], 
             if style not in styles:
                 styles.append(style)
             level = styles.index(style) + 1
+            anchor = _take_label(body)
             flush()
             while stack and stack[-1][0] >= level:
                 stack.pop()
-            stack.append((level, title))
+            stack.append((level, title, anchor))
             if first_title is None:
                 first_title = title
         else:
