@@ -40,6 +40,7 @@ from shared.adapters.http_api.health_routes import health_router
 from shared.adapters.http_api.query_routes import query_router
 from shared.adapters.http_api.requests import MAX_BODY_BYTES, json_loads
 from shared.adapters.http_api.spec import API_DESCRIPTION, API_TITLE, ApiResolver
+from shared.adapters.http_api.widget_routes import widget_router
 from shared.observability import LoggerLike, MetricsSink, NullMetrics
 from shared.service import RagService
 from shared.support import SupportDesk
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(query_router(ctx))
     app.include_router(feedback_router(ctx))
     app.include_router(health_router(ctx))
+    app.include_router(widget_router(ctx))
     spec: dict[str, str] = {}
 
     @app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
