@@ -12,7 +12,7 @@ QUESTION ?= How do I reset the index?
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test lint typecheck unit integration bench quality-corpora install dev clean synth
+.PHONY: demo test lint typecheck unit integration browser widget-screenshot bench quality-corpora install dev clean synth
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,18 @@ unit: $(VENV)/.dev-installed
 integration: $(VENV)/.dev-installed
 	$(BIN)/pytest tests/integration
 
-# The AWS CDK CLI, pinned in package.json / package-lock.json (tests/infra runs `npx cdk synth`)
+# The help widget in headless Chromium (tests/browser): Debian's /usr/bin/chromium (`apt-get install -y
+# chromium chromium-driver`; .ci/run does it), driven by Playwright, with axe-core from node_modules.
+# Nothing downloads a browser: never `playwright install`.
+browser: $(VENV)/.dev-installed node_modules/.installed
+	$(BIN)/pytest tests/browser
+
+# docs/widget.png, the README's screenshot of the answered widget
+widget-screenshot: $(VENV)/.dev-installed node_modules/.installed
+	RAG_EXPLORER_WIDGET_SCREENSHOT=docs/widget.png $(BIN)/pytest -q tests/browser -k screenshot
+
+# The AWS CDK CLI (tests/infra runs `npx cdk synth`) and axe-core (tests/browser), pinned in
+# package.json / package-lock.json
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
