@@ -13,8 +13,9 @@ import hashlib
 from dataclasses import dataclass
 
 from shared.embeddings.base import TokenCounter
-from shared.models import Chunk, Document, Section, heading_trail
+from shared.models import DEFAULT_COLLECTION, MAX_URL_CHARS, Chunk, Document, Section, heading_trail
 from shared.settings import DEFAULTS
+from shared.sites import with_anchor
 from shared.text import FENCE_LINE, introduces_block, split_blocks, split_sentences
 
 
@@ -60,11 +61,14 @@ class Chunker:
 
     # ------------------------------------------------------------------ public
 
-    def chunk(self, doc: Document) -> list[Chunk]:
+    def chunk(self, doc: Document, *, collection: str = DEFAULT_COLLECTION) -> list[Chunk]:
+        """The chunks of ``doc`` in ``collection``. Each links to ``doc.url`` at its section's anchor when
+        the document has a URL (ingest gives it one from the collection's template when it names none)."""
         chunks: list[Chunk] = []
         seen: dict[str, int] = {}
         budget = self._budget(doc)
         for section in doc.sections:
+            url = _link(doc.url, section.anchor)
             for text in self._pack(self._pieces(section, budget), budget):
                 key = "\x1f".join(section.heading_path) + "\x1e" + text
                 occurrence = seen.get(key, 0)
@@ -81,6 +85,8 @@ class Chunker:
                         content_hash=doc.content_hash,
                         tags=list(doc.tags),
                         n_tokens=self._count(text),
+                        url=url,
+                        collection=collection,
                     )
                 )
         return chunks
@@ -213,6 +219,14 @@ class Chunker:
         if current:
             chunks.append(_join(current))
         return chunks
+
+
+def _link(page: str | None, anchor: str | None) -> str | None:
+    """The page at the anchor; without the anchor when that is too long; None when even the page is."""
+    for url in (with_anchor(page, anchor), page) if page else ():
+        if len(url) <= MAX_URL_CHARS:
+            return url
+    return None
 
 
 def _join(pieces: list[_Piece]) -> str:

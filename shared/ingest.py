@@ -3,11 +3,18 @@
 Re-ingesting an unchanged document is a no-op (same content hash). A changed document keeps the
 vectors of the chunks it still has (same chunk id), embeds only the new ones and deletes the rest, so
 no orphans remain.
+
+Documents go to one collection (:class:`Placement`), and their chunks link to the public page: the address
+the document gives itself (front matter ``url:``, a canonical link, a record's ``url``), else the
+collection's URL template applied to the file's path in the ingested folder or collection, else none.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +24,19 @@ import numpy as np
 
 from shared.chunking import Chunker, embedding_text
 from shared.embeddings.base import Embedder
-from shared.errors import LoaderError
+from shared.errors import ConfigError, LoaderError
 from shared.loaders._common import LoadLimits
-from shared.models import Chunk, Document, FileReport, IngestSummary, RemoveSummary
+from shared.models import (
+    COLLECTION_PATTERN,
+    DEFAULT_COLLECTION,
+    Chunk,
+    Document,
+    FileReport,
+    IngestSummary,
+    RemoveSummary,
+)
 from shared.settings import DEFAULTS
+from shared.sites import page_url
 from shared.stores.base import VectorStore
 
 ProgressCallback = Callable[[Path, FileReport], None]
@@ -30,6 +46,54 @@ ProgressCallback = Callable[[Path, FileReport], None]
 class _Pending:
     chunks: list[Chunk] = field(default_factory=list)
     reused: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where ingested documents go: their collection, and the template of its pages' public URLs
+    (``CollectionSettings.url_template``, e.g. ``https://docs.example.com/{path}``)."""
+
+    collection: str = DEFAULT_COLLECTION
+    url_template: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(COLLECTION_PATTERN, self.collection):
+            raise ConfigError(
+                f"invalid collection name {self.collection[:80]!r}: 1-63 lower-case letters, digits, "
+                "- and _, starting with a letter or digit"
+            )
+
+    def page_of(self, doc: Document, relative_path: str | None) -> str | None:
+        """The public address of ``doc``: its own, else the template applied to ``relative_path`` (the
+        file's path in the folder or collection), else None. A JSON Lines record is not a page of its
+        file: it has only the ``url`` it names."""
+        if doc.url:
+            return doc.url
+        if self.url_template and relative_path and doc.doc_type != "jsonl":
+            return page_url(self.url_template, relative_path)
+        return None
+
+    def version(self, doc: Document, chunker_signature: str, page: str | None) -> str:
+        """The version of ``doc`` as indexed here: its content and the chunking settings, and, once it has
+        a collection other than the default or a public address, those and its anchors too. Changing any
+        of them re-indexes it (a document in the default collection without links keeps the version
+        releases before collections gave it, so upgrading re-indexes nothing)."""
+        parts = [doc.content_hash, chunker_signature]
+        if self.collection != DEFAULT_COLLECTION or page is not None:
+            anchors = json.dumps([s.anchor for s in doc.sections]) if page is not None else ""
+            parts += [self.collection, page or "", anchors]
+        return hashlib.sha256("|".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def path_in_folder(path: Path, folders: Sequence[Path]) -> str:
+    """A file's path inside the deepest given folder that holds it (``/`` separated), else its name."""
+    absolute = Path(os.path.abspath(path))
+    best: Path | None = None
+    for folder in folders:
+        root = Path(os.path.abspath(folder))
+        if absolute.is_relative_to(root) and (best is None or len(root.parts) > len(best.parts)):
+            best = root
+    return absolute.relative_to(best).as_posix() if best is not None else absolute.name
 
 
 def source_for(path: Path) -> str:
@@ -71,9 +135,11 @@ class Ingestor:
         prune: bool = False,
         on_file: ProgressCallback | None = None,
         files: Sequence[Path] | None = None,
+        placement: Placement | None = None,
     ) -> IngestSummary:
-        """Ingest files and folders (recursively). With ``prune``, documents previously ingested from
-        under the given folders whose file is gone are removed."""
+        """Ingest files and folders (recursively) into ``placement``'s collection (default: the default
+        collection, no URL template). With ``prune``, documents previously ingested from under the given
+        folders whose file is gone are removed."""
         from shared.loaders import iter_files
 
         started = time.perf_counter()
@@ -82,7 +148,7 @@ class Ingestor:
         todo = list(files) if files is not None else list(iter_files(paths))
         folders = [p for p in paths if p.is_dir()]
         for path in todo:
-            report = self._ingest_file(path, known, folders)
+            report = self._ingest_file(path, known, folders, placement)
             self._add(summary, report)
             if on_file:
                 on_file(path, report)
@@ -117,7 +183,13 @@ class Ingestor:
         else:
             summary.files_failed += 1
 
-    def _ingest_file(self, path: Path, known: dict[str, str], folders: Sequence[Path] = ()) -> FileReport:
+    def _ingest_file(
+        self,
+        path: Path,
+        known: dict[str, str],
+        folders: Sequence[Path] = (),
+        placement: Placement | None = None,
+    ) -> FileReport:
         from shared.loaders import link_problem, load_file
 
         shown = str(path)
@@ -136,7 +208,9 @@ class Ingestor:
             return FileReport(path=shown, status="error", reason=f"cannot read file: {exc.strerror or exc}")
         warnings = [w for d in docs for w in d.warnings]
         try:
-            changed, added = self.index_documents(docs, known)
+            changed, added = self.index_documents(
+                docs, known, placement=placement, relative_path=path_in_folder(path, folders)
+            )
         except LoaderError as exc:
             return FileReport(path=shown, status="error", reason=exc.reason, warnings=warnings)
         if changed == 0:
@@ -146,21 +220,31 @@ class Ingestor:
     # ------------------------------------------------------------------ documents
 
     def index_documents(
-        self, docs: Iterable[Document], known: dict[str, str] | None = None
+        self,
+        docs: Iterable[Document],
+        known: dict[str, str] | None = None,
+        *,
+        placement: Placement | None = None,
+        relative_path: str | None = None,
     ) -> tuple[int, int]:
-        """Index documents; returns ``(documents changed, chunks embedded)``. ``known`` maps sources to
-        content hashes already in the store (looked up when not given) and is updated."""
+        """Index documents of one file into ``placement``; returns ``(documents changed, chunks
+        embedded)``. ``known`` maps sources to content hashes already in the store (looked up when not
+        given) and is updated. ``relative_path`` is the file's path in its folder or collection (for the
+        URL template). A document indexed in another collection moves to this one."""
         known = self.store.source_hashes() if known is None else known
+        placement = placement or Placement()
         pending = _Pending()
         changed = 0
         embedded = 0
         for doc in docs:
-            # the version indexed is the content *and* the chunking settings: changing either re-indexes
-            version = hashlib.sha256(f"{doc.content_hash}|{self.chunker.signature}".encode()).hexdigest()
+            # the version indexed is the content, the chunking settings, the collection and the links:
+            # changing any of them re-indexes
+            page = placement.page_of(doc, relative_path)
+            version = placement.version(doc, self.chunker.signature, page)
             if known.get(doc.source) == version:
                 continue
-            doc = doc.model_copy(update={"content_hash": version})
-            chunks = self.chunker.chunk(doc)
+            doc = doc.model_copy(update={"content_hash": version, "url": page})
+            chunks = self.chunker.chunk(doc, collection=placement.collection)
             if not chunks:
                 continue
             changed += 1
@@ -200,15 +284,24 @@ class Ingestor:
         pending.reused.clear()
 
     def replace(
-        self, docs: Sequence[Document], *, owned: Iterable[str], known: dict[str, str] | None = None
+        self,
+        docs: Sequence[Document],
+        *,
+        owned: Iterable[str],
+        known: dict[str, str] | None = None,
+        placement: Placement | None = None,
+        relative_path: str | None = None,
     ) -> tuple[int, int, int]:
         """Make the index hold exactly ``docs`` for one file or object: its indexed sources (``owned``)
-        that are not among ``docs`` are deleted, changed documents are re-indexed, and writes are flushed.
+        that are not among ``docs`` are deleted, changed documents are re-indexed (into ``placement``,
+        see :meth:`index_documents`), and writes are flushed.
         Returns ``(documents changed, chunks embedded, documents deleted)``."""
         known = self.store.source_hashes() if known is None else known
         stale = sorted(set(owned) - {d.source for d in docs})
         deleted, _ = self.delete_sources(stale, known)
-        changed, embedded = self.index_documents(docs, known)
+        changed, embedded = self.index_documents(
+            docs, known, placement=placement, relative_path=relative_path
+        )
         self.store.flush()
         return changed, embedded, deleted
 

@@ -17,6 +17,10 @@ acknowledged -- retrying cannot fix them. A store failure, an embedder failure, 
 "not found" or anything unexpected raises, so that the message is retried and finally dead-lettered.
 
 Sources are ``s3://bucket/key``; the records of a ``.jsonl`` object are ``s3://bucket/key#<_id>``.
+
+Collections: an object belongs to the collection whose prefix (settings ``collections``) its key starts
+with, longest prefix first, else to the default collection; its path in that collection (the key without
+the prefix) fills the collection's URL template.
 """
 
 from __future__ import annotations
@@ -33,10 +37,12 @@ from urllib.parse import unquote_plus
 from shared.errors import LoaderError, RagExplorerError
 from shared.models import Document
 from shared.observability import LoggerLike, MetricsSink, NullMetrics
+from shared.sites import collection_for_key, relative_to_collection
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+    from shared.ingest import Placement
     from shared.service import RagService
 
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -347,10 +353,22 @@ class S3Sync:
         mine = self._sources(bucket, key, known)
         if clean:  # re-index from scratch: the object changed while it was being indexed
             ingestor.delete_sources(mine, known)
-        changed, embedded, _ = ingestor.replace(docs, owned=mine, known=known)
+        placement, path = self._placement(key)
+        changed, embedded, _ = ingestor.replace(
+            docs, owned=mine, known=known, placement=placement, relative_path=path
+        )
         if changed == 0:
             return KeyResult(bucket, key, "unchanged", documents=len(docs))
         return KeyResult(bucket, key, "indexed", documents=changed, chunks=embedded)
+
+    def _placement(self, key: str) -> tuple[Placement, str]:
+        """The collection of ``key`` (with its URL template) and the key's path within it."""
+        from shared.ingest import Placement
+
+        settings = self.service.settings
+        name = collection_for_key(settings.collections, key)
+        placement = Placement(name, settings.collection(name).url_template)
+        return placement, relative_to_collection(settings.collections, name, key)
 
     def _load(self, bucket: str, key: str, suffix: str, data: bytes) -> list[Document]:
         from shared.loaders import LoadLimits, load_bytes
