@@ -32,6 +32,8 @@ class Retrieved:
             text=c.text,
             heading_path=c.heading_path,
             page=c.page,
+            url=c.url,
+            collection=c.collection,
         )
 
 

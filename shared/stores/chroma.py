@@ -2,6 +2,11 @@
 
 Chroma never embeds anything itself here: vectors are always passed in, and the collection is opened
 without an embedding function, so Chroma's own (downloading) default model is never touched.
+
+Each chunk's metadata holds its ``collection`` and, when it has one, its ``url`` (Chroma metadata cannot
+hold None: the key is left out). Chunks stored before collections existed have no ``collection`` key and
+belong to the default collection, and a filter on the default collection finds them (see
+:meth:`ChromaStore._collection_clause`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from shared.errors import EmbedderMismatchError, StoreError
-from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter
+from shared.models import DEFAULT_COLLECTION, Chunk, IndexHealth, ScoredChunk, SearchFilter
 from shared.stores.lexical import LexicalIndex
 
 log = logging.getLogger(__name__)
@@ -36,9 +41,12 @@ def _metadata(chunk: Chunk) -> dict[str, Any]:
         "content_hash": chunk.content_hash,
         "tags": json.dumps(chunk.tags, ensure_ascii=False),
         "n_tokens": chunk.n_tokens,
+        "collection": chunk.collection,
     }
     if chunk.page is not None:
         meta["page"] = chunk.page
+    if chunk.url is not None:
+        meta["url"] = chunk.url
     for tag in chunk.tags:
         meta[_TAG_PREFIX + tag] = True
     return meta
@@ -56,6 +64,8 @@ def _chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
         content_hash=str(meta.get("content_hash") or ""),
         tags=json.loads(str(meta.get("tags") or "[]")),
         n_tokens=int(meta.get("n_tokens") or 0),
+        url=str(meta["url"]) if meta.get("url") else None,
+        collection=str(meta.get("collection") or DEFAULT_COLLECTION),
     )
 
 
@@ -178,13 +188,15 @@ class ChromaStore:
         texts: list[str] = []
         sources: list[str] = []
         tags: list[list[str]] = []
+        collections: list[str] = []
         for cid, text, meta in self._scan(include=["documents", "metadatas"]):
             chunk = _chunk(cid, text or "", meta)
             ids.append(cid)
             texts.append(self._lexical_text(chunk))
             sources.append(chunk.source)
             tags.append(chunk.tags)
-        self._lexical.build(ids, texts, sources, tags)
+            collections.append(chunk.collection)
+        self._lexical.build(ids, texts, sources, tags, collections)
         self._dirty_marker.unlink(missing_ok=True)
         self._dirty = False
 
@@ -248,10 +260,7 @@ class ChromaStore:
         total = len(self._lexical) if not self._dirty else self._col.count()
         if total == 0 or k <= 0:
             return []
-        where = None
-        if filters and filters.tags:
-            clauses = [{_TAG_PREFIX + t: True} for t in filters.tags]
-            where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        where = self._where(filters)
         # a source prefix cannot be expressed in Chroma's filter language: over-fetch and filter here
         n = min(total, k * 5 if filters and filters.source_prefix else k)
         try:
@@ -268,25 +277,39 @@ class ChromaStore:
             res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
         ):
             chunk = _chunk(cid, doc or "", meta)
-            if filters and not filters.matches(chunk.source, chunk.tags):
+            if filters and not filters.matches(chunk.source, chunk.tags, chunk.collection):
                 continue
             out.append(ScoredChunk(chunk=chunk, score=1.0 - float(dist)))
             if len(out) == k:
                 break
         return out
 
+    def _where(self, filters: SearchFilter | None) -> dict[str, Any] | None:
+        """Chroma's where clause for the tags and the collection of ``filters`` (every result is checked
+        against the whole filter again, so this only has to let through everything that matches)."""
+        if filters is None:
+            return None
+        clauses: list[dict[str, Any]] = [{_TAG_PREFIX + t: True} for t in filters.tags]
+        if filters.collection is not None:
+            clause = self._collection_clause(filters.collection)
+            if clause is not None:
+                clauses.append(clause)
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def _collection_clause(self, name: str) -> dict[str, Any] | None:
+        """Only collection ``name``. For the default collection: every other collection excluded (the
+        names the BM25 rows know), because ``$nin`` also lets through chunks without the key, stored before
+        collections existed; None when the index holds no other collection."""
+        if name != DEFAULT_COLLECTION:
+            return {"collection": name}
+        others = sorted(set(self._lexical.collections) - {DEFAULT_COLLECTION})
+        return {"collection": {"$nin": others}} if others else None
+
     def lexical_search(self, query: str, k: int, filters: SearchFilter | None = None) -> list[ScoredChunk]:
         self.flush()
-        allowed = None
-        if filters and not filters.is_empty:
-            allowed = np.array(
-                [
-                    filters.matches(s, t)
-                    for s, t in zip(self._lexical.sources, self._lexical.tags, strict=True)
-                ],
-                dtype=bool,
-            )
-        rows = self._lexical.search(query, k, allowed)
+        rows = self._lexical.search(query, k, self._lexical.allowed(filters))
         if not rows:
             return []
         chunks = {c.chunk_id: c for c in self.get_chunks([self._lexical.ids[r] for r, _ in rows])}

@@ -1,7 +1,8 @@
 """BM25 index (bm25s) over the chunks of a store, persisted beside it.
 
 The index is derived data: it is rebuilt from the store's chunk texts whenever they change, so it can
-never drift from the dense index for long. Filters are applied with bm25s' ``weight_mask``.
+never drift from the dense index for long. Filters are applied with bm25s' ``weight_mask``: each row
+keeps its chunk's source, tags and collection (an index saved before collections holds only the default).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from shared.errors import StoreError
+from shared.models import DEFAULT_COLLECTION, SearchFilter
 from shared.text import LEXICAL_STOPWORDS, stem_all, words
 
 _META = "chunks.json"
@@ -35,6 +37,7 @@ class LexicalIndex:
         self.ids: list[str] = []
         self.sources: list[str] = []
         self.tags: list[list[str]] = []
+        self.collections: list[str] = []
         self._bm25: Any = None
         if path is not None and (path / _META).is_file():
             self._load(path)
@@ -43,11 +46,19 @@ class LexicalIndex:
         return len(self.ids)
 
     def build(
-        self, ids: Sequence[str], texts: Sequence[str], sources: Sequence[str], tags: Sequence[list[str]]
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        sources: Sequence[str],
+        tags: Sequence[list[str]],
+        collections: Sequence[str] | None = None,
     ) -> None:
         import bm25s
 
         self.ids, self.sources, self.tags = list(ids), list(sources), [list(t) for t in tags]
+        self.collections = (
+            list(collections) if collections is not None else [DEFAULT_COLLECTION] * len(self.ids)
+        )
         if not self.ids:
             self._bm25 = None
         else:
@@ -56,6 +67,13 @@ class LexicalIndex:
             self._bm25 = bm25
         if self.path is not None:
             self._save(self.path)
+
+    def allowed(self, filters: SearchFilter | None) -> np.ndarray | None:
+        """The rows ``filters`` lets through, as a boolean mask (None: every row)."""
+        if filters is None or filters.is_empty:
+            return None
+        rows = zip(self.sources, self.tags, self.collections, strict=True)
+        return np.array([filters.matches(s, t, c) for s, t, c in rows], dtype=bool)
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """``(row, score)`` pairs, best first; ``allowed`` is a boolean mask over rows."""
@@ -104,7 +122,15 @@ class LexicalIndex:
             if self._bm25 is not None:
                 self._bm25.save(str(tmp / "bm25"), show_progress=False)
             (tmp / _META).write_text(
-                json.dumps({"ids": self.ids, "sources": self.sources, "tags": self.tags}), encoding="utf-8"
+                json.dumps(
+                    {
+                        "ids": self.ids,
+                        "sources": self.sources,
+                        "tags": self.tags,
+                        "collections": self.collections,
+                    }
+                ),
+                encoding="utf-8",
             )
             old = path.with_name(f"{path.name}.old-{unique}")
             for _ in range(_SWAP_ATTEMPTS):
@@ -129,6 +155,9 @@ class LexicalIndex:
         try:
             meta = json.loads((path / _META).read_text(encoding="utf-8"))
             self.ids, self.sources, self.tags = meta["ids"], meta["sources"], meta["tags"]
+            self.collections = meta.get("collections") or [DEFAULT_COLLECTION] * len(self.ids)
+            if len(self.collections) != len(self.ids):
+                raise ValueError("collections and ids differ in length")
             if self.ids:
                 import bm25s
 

@@ -57,13 +57,18 @@ class MemoryStore:
                 [self._lexical_text(c) for c in chunks],
                 [c.source for c in chunks],
                 [c.tags for c in chunks],
+                [c.collection for c in chunks],
             )
             self._dirty = False
 
     def dense_search(
         self, vector: np.ndarray, k: int, filters: SearchFilter | None = None
     ) -> list[ScoredChunk]:
-        ids = [cid for cid, c in self._chunks.items() if filters is None or filters.matches(c.source, c.tags)]
+        ids = [
+            cid
+            for cid, c in self._chunks.items()
+            if filters is None or filters.matches(c.source, c.tags, c.collection)
+        ]
         if not ids or k <= 0:
             return []
         scores = np.stack([self._vectors[i] for i in ids]) @ np.asarray(vector, dtype=np.float32)
@@ -72,14 +77,7 @@ class MemoryStore:
 
     def lexical_search(self, query: str, k: int, filters: SearchFilter | None = None) -> list[ScoredChunk]:
         self.flush()
-        allowed = None
-        if filters is not None and not filters.is_empty:
-            allowed = np.array(
-                [
-                    filters.matches(s, t)
-                    for s, t in zip(self._lexical.sources, self._lexical.tags, strict=True)
-                ]
-            )
+        allowed = self._lexical.allowed(filters)
         return [
             ScoredChunk(chunk=self._chunks[self._lexical.ids[row]], score=score)
             for row, score in self._lexical.search(query, k, allowed)

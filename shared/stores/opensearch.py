@@ -2,7 +2,9 @@
 
 One index holds one document per chunk (``_id`` = ``chunk_id``). It is created on first use from the versioned
 template :func:`index_body`; its mapping ``_meta`` records the template version, the embedder name and the
-vector dimension, and an index built by another embedder is refused (:class:`EmbedderMismatchError`).
+vector dimension, and an index built by another embedder is refused (:class:`EmbedderMismatchError`). An index
+of an older template version that only lacks fields (version 1: no ``collection`` and ``url``) is upgraded in
+place before the first write; until then, and for the chunks written before, reads see the default collection.
 
 Writes are not refreshed one by one: the store remembers that it wrote and refreshes the index once before the
 next search-based read (counts, listings, searches, ``delete_by_query``), so a process always reads its own
@@ -34,16 +36,18 @@ from opensearchpy import (
 
 from shared.chunking import embedding_text
 from shared.errors import ConfigError, EmbedderMismatchError, StoreError, StoreUnavailableError
-from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter, utc_timestamp
+from shared.models import DEFAULT_COLLECTION, Chunk, IndexHealth, ScoredChunk, SearchFilter, utc_timestamp
 from shared.stores.opensearch_queries import (
     HIT_SOURCE_EXCLUDES,
     TEMPLATE_VERSION,
+    UPGRADABLE_VERSIONS,
     VECTOR_FIELD,
     cosine_from_score,
     index_body,
     knn_query,
     match_query,
     term_counts_query,
+    upgrade_body,
 )
 
 __all__ = ["TEMPLATE_VERSION", "OpenSearchStore", "build_client", "cosine_from_score", "sigv4_auth"]
@@ -161,6 +165,7 @@ class OpenSearchStore:
         self._lexical_text = lexical_text
         self._ready = False
         self._dirty = False
+        self._outdated: dict[str, Any] | None = None  # the _meta of an index to upgrade before writing
 
     @classmethod
     def from_settings(
@@ -233,9 +238,19 @@ class OpenSearchStore:
 
         Returns ``False`` when the index does not exist and this role may not create it (the query and
         health functions may only read; the ingest function creates the index with the first document):
-        reads then see an empty index, and ``write=True`` raises :class:`StoreError`."""
-        if self._ready:
-            return True
+        reads then see an empty index, and ``write=True`` raises :class:`StoreError`. With ``write=True``
+        an index of an upgradable older template version is brought up to date first."""
+        if not self._ready and not self._open_index(write=write):
+            return False
+        if write and self._outdated is not None:
+            with self._backend("mapping upgrade"):
+                self.client.indices.put_mapping(index=self.index, body=upgrade_body(self._outdated))
+            log.info("upgraded OpenSearch index %s to template v%d", self.index, TEMPLATE_VERSION)
+            self._outdated = None
+        return True
+
+    def _open_index(self, *, write: bool) -> bool:
+        """Create the index if it is missing (and this role may), then check its ``_meta``."""
         with self._backend("index setup"):
             if not self.client.indices.exists(index=self.index):
                 body = index_body(embedder_name=self.embedder_name, dimension=self.dimension)
@@ -271,7 +286,9 @@ class OpenSearchStore:
                 f"{self._where} holds vectors of dimension {meta.get('dimension')} but embedder "
                 f"'{self.embedder_name}' makes {self.dimension}; delete the index and re-ingest"
             )
-        if meta.get("template_version") != TEMPLATE_VERSION:
+        if meta.get("template_version") in UPGRADABLE_VERSIONS:
+            self._outdated = meta
+        elif meta.get("template_version") != TEMPLATE_VERSION:
             raise StoreError(
                 f"{self._where} was created from index template version {meta.get('template_version')}, "
                 f"this version of RAG Explorer uses {TEMPLATE_VERSION}; use a new opensearch_index and "
@@ -302,6 +319,8 @@ class OpenSearchStore:
             "page": chunk.page,
             "n_tokens": chunk.n_tokens,
             "indexed_at": now,
+            "collection": chunk.collection,
+            "url": chunk.url,
         }
 
     @staticmethod
@@ -322,6 +341,8 @@ class OpenSearchStore:
             content_hash=str(src.get("content_hash") or ""),
             tags=as_list(src.get("tags")),
             n_tokens=int(src.get("n_tokens") or 0),
+            url=str(src["url"]) if src.get("url") else None,
+            collection=str(src.get("collection") or DEFAULT_COLLECTION),
         )
 
     def _bulk(self, actions: list[dict[str, Any]], what: str) -> None:

@@ -8,11 +8,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared.models import SearchFilter
+from shared.models import DEFAULT_COLLECTION, SearchFilter
 from shared.stores.lexical import lexical_tokens
 
-TEMPLATE_VERSION = 1
-"""Bump when the mapping or settings change incompatibly; an index from another version is refused."""
+TEMPLATE_VERSION = 2
+"""Bump when the mapping or settings change; an index from a version not in :data:`UPGRADABLE_VERSIONS`
+is refused."""
+
+LINK_FIELDS: dict[str, Any] = {
+    "collection": {"type": "keyword"},
+    "url": {"type": "keyword", "index": False, "doc_values": False},
+}
+"""Version 2 added these: the chunk's collection (filtered on) and its public link (returned only)."""
+
+UPGRADABLE_VERSIONS = frozenset({1})
+"""Versions whose index the store brings up to date before its first write (:func:`upgrade_body`): adding
+fields to a mapping is allowed on a live index, and a version 1 chunk has no collection, so it belongs to
+the default one (see :func:`collection_clause`)."""
 
 VECTOR_FIELD = "embedding"
 KNN_ENGINE = "lucene"
@@ -62,9 +74,16 @@ def index_body(*, embedder_name: str, dimension: int) -> dict[str, Any]:
                 "page": {"type": "integer"},
                 "n_tokens": {"type": "integer"},
                 "indexed_at": {"type": "date"},
+                **LINK_FIELDS,
             },
         },
     }
+
+
+def upgrade_body(meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``PUT _mapping`` body that brings an index of an upgradable version to this one: the fields
+    added since and the ``_meta`` with the new version (the rest of ``_meta`` kept)."""
+    return {"_meta": {**meta, "template_version": TEMPLATE_VERSION}, "properties": dict(LINK_FIELDS)}
 
 
 def cosine_from_score(score: float) -> float:
@@ -77,13 +96,25 @@ def cosine_from_score(score: float) -> float:
     return min(1.0, max(-1.0, 2.0 * float(score) - 1.0))
 
 
+def collection_clause(name: str) -> dict[str, Any]:
+    """Only collection ``name``; the default one also holds chunks indexed without a collection (before
+    template version 2)."""
+    if name != DEFAULT_COLLECTION:
+        return {"term": {"collection": name}}
+    legacy = {"bool": {"must_not": [{"exists": {"field": "collection"}}]}}
+    return {"bool": {"should": [{"term": {"collection": name}}, legacy], "minimum_should_match": 1}}
+
+
 def filter_clauses(filters: SearchFilter | None) -> list[dict[str, Any]]:
-    """Filter-context clauses for a :class:`SearchFilter`: every tag required, source by prefix."""
+    """Filter-context clauses for a :class:`SearchFilter`: every tag required, source by prefix, one
+    collection."""
     if filters is None:
         return []
     clauses: list[dict[str, Any]] = [{"term": {"tags": tag}} for tag in filters.tags]
     if filters.source_prefix:
         clauses.append({"prefix": {"source": filters.source_prefix}})
+    if filters.collection is not None:
+        clauses.append(collection_clause(filters.collection))
     return clauses
 
 

@@ -182,7 +182,7 @@ def test_missing_index_is_created_from_the_template(cluster: FakeCluster) -> Non
     assert cluster.of("PUT", f"/{INDEX}")[0].body == {
         "settings": {"index": {"knn": True}},
         "mappings": {
-            "_meta": {"app": "rag-explorer", "template_version": 1, "embedder": "hash:4", "dimension": 4},
+            "_meta": {"app": "rag-explorer", "template_version": 2, "embedder": "hash:4", "dimension": 4},
             "dynamic": "strict",
             "properties": {
                 "embedding": {
@@ -207,6 +207,8 @@ def test_missing_index_is_created_from_the_template(cluster: FakeCluster) -> Non
                 "page": {"type": "integer"},
                 "n_tokens": {"type": "integer"},
                 "indexed_at": {"type": "date"},
+                "collection": {"type": "keyword"},
+                "url": {"type": "keyword", "index": False, "doc_values": False},
             },
         },
     }
@@ -294,6 +296,8 @@ def test_upsert_sends_bulk_index_actions_with_chunk_ids(cluster: FakeCluster) ->
         "position": 2,
         "page": 3,
         "n_tokens": 5,
+        "collection": "default",
+        "url": None,
     }
     assert doc["text"] == "Keys > Security > Keys\nRotate the API key."
     second = bulk.body[3]
