@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import AXE, WidgetServer
-from tests.browser.test_widget import STEPS_QUESTION, ask, load
+from tests.browser.widget_page import STEPS_QUESTION, ask, load
 
 pytestmark = pytest.mark.browser
 
