@@ -92,6 +92,8 @@ def print_answer(r: AskResponse) -> None:
         for c in r.citations:
             where = c.source + (f" (page {c.page})" if c.page else "")
             echo(f"  [{c.n}] {c.location} — {where}" if c.location else f"  [{c.n}] {where}")
+            if c.url:
+                echo(f"      {c.url}")
             echo(
                 click.wrap_text(
                     f'"{c.quote}"', width=100, initial_indent="      ", subsequent_indent="      "
@@ -112,6 +114,8 @@ def print_hits(response: SearchResponse) -> None:
     for i, h in enumerate(response.hits, start=1):
         heading = " › ".join(h.heading_path)
         secho(f"{i:>2}. {h.score:.4f}  {h.source}" + (f"  [{heading}]" if heading else ""), bold=True)
+        if h.url:
+            echo(f"    {h.url}")
         snippet = " ".join(h.text.split())
         echo("    " + (snippet[:240] + "…" if len(snippet) > 240 else snippet))
 

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from local_cli.output import UserError, echo, print_ingest
 from local_cli.state import State, emit, json_option, user_errors, wait_option
 from shared.text import printable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _collection_name(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A ``--collection`` value checked against the one rule for collection names."""
+    from shared.models import COLLECTION_PATTERN
+
+    if value is not None and not re.fullmatch(COLLECTION_PATTERN, value):
+        raise click.BadParameter(
+            f"{printable(value[:80])!r} is not a collection name: 1-63 lower-case letters, digits, - and _, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def collection_option(help: str, **kwargs: Any) -> Callable[[F], F]:
+    """``--collection NAME``, checked before the command runs."""
+    return click.option("--collection", callback=_collection_name, help=help, **kwargs)
 
 
 @click.command()
@@ -19,20 +40,35 @@ from shared.text import printable
     "--prune", is_flag=True, help="Also remove indexed documents under these folders whose file is gone."
 )
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any file failed to load.")
+@collection_option(
+    "Collection the documents belong to; its url_template (setting `collections`) gives their links. "
+    "Re-ingesting a file with another collection moves it.",
+    default="default",
+    show_default=True,
+    envvar="RAG_EXPLORER_COLLECTION",
+)
 @wait_option
 @json_option
 @click.pass_obj
 def ingest(
-    state: State, paths: tuple[Path, ...], prune: bool, strict: bool, wait: bool, as_json: bool
+    state: State,
+    paths: tuple[Path, ...],
+    prune: bool,
+    strict: bool,
+    collection: str,
+    wait: bool,
+    as_json: bool,
 ) -> None:
     """Index files and folders (recursively): Markdown, text, HTML, PDF, JSON Lines (BEIR).
 
     Unchanged files are skipped; changed files replace their old chunks. A file that cannot be read is
     reported and the rest of the batch goes on.
     """
+    from shared.ingest import Placement
     from shared.loaders import iter_files
 
     service = state.local_only("ingest")
+    placement = Placement(collection, state.settings().collection(collection).url_template)
     files = list(iter_files(paths))
     with state.writing("ingest", wait=wait), user_errors():
         service.embedder  # noqa: B018 - load the model before the progress bar starts
@@ -44,8 +80,12 @@ def ingest(
             show_pos=True,
             item_show_func=lambda p: printable(p.name) if p else "",
         ) as bar:
-            summary = service.ingest(
-                list(paths), prune=prune, files=files, on_file=lambda p, _r: bar.update(1, p)
+            summary = service.ingestor.ingest_paths(
+                list(paths),
+                prune=prune,
+                files=files,
+                on_file=lambda p, _r: bar.update(1, p),
+                placement=placement,
             )
     if as_json:
         emit(summary)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from local_cli.commands.documents import collection_option
 from local_cli.output import UserError, echo, print_answer, print_eval, print_hits, secho
 from local_cli.state import (
     State,
@@ -24,6 +25,18 @@ from local_cli.state import (
 if TYPE_CHECKING:
     from shared.models import AskResponse, SearchFilter, SearchResponse
     from shared.service import RagService
+
+_COLLECTION_HELP = "Only documents of this collection."
+
+
+def _filters(source_prefix: str | None, tags: tuple[str, ...], collection: str | None) -> SearchFilter | None:
+    """The ``--source-prefix``, ``--tag`` and ``--collection`` filter (None: search everything)."""
+    filters = filters_from(source_prefix, tags)
+    if collection is None:
+        return filters
+    from shared.models import SearchFilter
+
+    return (filters or SearchFilter()).model_copy(update={"collection": collection})
 
 
 @click.command()
@@ -43,6 +56,7 @@ if TYPE_CHECKING:
     help="Print the generated answer as it arrives (LLM providers), then the sources.",
 )
 @filter_options
+@collection_option(_COLLECTION_HELP)
 @json_option
 @click.pass_obj
 def ask(
@@ -54,6 +68,7 @@ def ask(
     stream: bool,
     source_prefix: str | None,
     tags: tuple[str, ...],
+    collection: str | None,
     as_json: bool,
 ) -> None:
     """Answer QUESTION with numbered citations, or refuse with reasons."""
@@ -66,11 +81,15 @@ def ask(
     if stream:
         assert question is not None
         _ask_stream(
-            state.service(), question, max_chunks, confidence_threshold, filters_from(source_prefix, tags)
+            state.service(),
+            question,
+            max_chunks,
+            confidence_threshold,
+            _filters(source_prefix, tags, collection),
         )
         return
     service = state.backend()
-    filters = filters_from(source_prefix, tags)
+    filters = _filters(source_prefix, tags, collection)
 
     def handle(q: str) -> AskResponse:
         return service.ask(
@@ -122,6 +141,7 @@ def _ask_stream(
     help='JSON Lines file of {"id": ..., "question": ...}; prints one JSON line per input.',
 )
 @filter_options
+@collection_option(_COLLECTION_HELP)
 @json_option
 @click.pass_obj
 def search(
@@ -131,13 +151,14 @@ def search(
     batch: Path | None,
     source_prefix: str | None,
     tags: tuple[str, ...],
+    collection: str | None,
     as_json: bool,
 ) -> None:
     """Show the chunks that best match QUERY (hybrid: embeddings + BM25)."""
     if (query is None) == (batch is None):
         raise click.UsageError("give a QUERY or --batch FILE (not both)")
     service = state.backend()
-    filters = filters_from(source_prefix, tags)
+    filters = _filters(source_prefix, tags, collection)
 
     def handle(q: str) -> SearchResponse:
         return service.search(q, k=k, filters=filters)

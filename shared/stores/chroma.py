@@ -3,8 +3,8 @@
 Chroma never embeds anything itself here: vectors are always passed in, and the collection is opened
 without an embedding function, so Chroma's own (downloading) default model is never touched.
 
-Each chunk's metadata holds its ``collection`` and, when it has one, its ``url`` (Chroma metadata cannot
-hold None: the key is left out). Chunks stored before collections existed have no ``collection`` key and
+Each chunk's metadata holds its ``collection`` and, when it has one, its ``url`` (Chroma stores no None: the
+key is absent). Chunks stored before collections existed have no ``collection`` key and
 belong to the default collection, and a filter on the default collection finds them (see
 :meth:`ChromaStore._collection_clause`).
 """
@@ -33,6 +33,8 @@ _PAGE = 500  # rows per get() page when scanning the collection
 
 
 def _metadata(chunk: Chunk) -> dict[str, Any]:
+    """A chunk's metadata for ``upsert``. Chroma merges it into what an existing chunk of the same id holds
+    and stores no None: a None (no page, no URL) deletes that key, so no stale value survives a re-ingest."""
     meta: dict[str, Any] = {
         "source": chunk.source,
         "title": chunk.title or "",
@@ -42,11 +44,9 @@ def _metadata(chunk: Chunk) -> dict[str, Any]:
         "tags": json.dumps(chunk.tags, ensure_ascii=False),
         "n_tokens": chunk.n_tokens,
         "collection": chunk.collection,
+        "page": chunk.page,
+        "url": chunk.url,
     }
-    if chunk.page is not None:
-        meta["page"] = chunk.page
-    if chunk.url is not None:
-        meta["url"] = chunk.url
     for tag in chunk.tags:
         meta[_TAG_PREFIX + tag] = True
     return meta
