@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from local_cli.commands import admin, documents, query, widget
+from local_cli.commands import admin, documents, query, report, widget
 from local_cli.state import State
 
 
@@ -53,6 +53,7 @@ for command in (
     documents.push,
     admin.configure,
     admin.serve,
+    report.report,
     widget.widget_snippet,
 ):
     cli.add_command(command)

@@ -9,8 +9,10 @@ The query Lambda, the health Lambda and ``rag-explorer serve`` all build their a
 :func:`create_app`, so an API Gateway REST proxy event gets the same answer everywhere.
 
 Routes: ``POST /query`` (an :class:`~shared.models.AskResponse`, like ``rag-explorer ask --json``),
-``POST /search`` (a :class:`~shared.models.SearchResponse`), ``GET /health``, ``GET /health/detailed``,
-``GET /openapi.json`` and ``GET /docs`` (Swagger UI; ``/docs?format=json`` is the spec too).
+``POST /search`` (a :class:`~shared.models.SearchResponse`), ``POST /feedback`` and the CORS preflights
+(``feedback_routes``), ``GET /analytics/summary`` and ``GET /analytics/gaps`` (``analytics_routes``),
+``GET /health``, ``GET /health/detailed``, ``GET /openapi.json`` and ``GET /docs`` (Swagger UI;
+``/docs?format=json`` is the spec too). Publishable keys reach only the widget's routes (``access``).
 
 Every error has the body :class:`~shared.models.ErrorResponse`: malformed JSON (or not UTF-8) 400,
 unknown route 404, wrong method 405, body over 64 KiB 413, content type other than JSON 415, invalid
@@ -33,6 +35,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 import shared
 from shared.adapters.health import HealthChecker
 from shared.adapters.http_api.access import Access
+from shared.adapters.http_api.analytics_routes import analytics_router
 from shared.adapters.http_api.context import ApiContext
 from shared.adapters.http_api.errors import register_error_handlers
 from shared.adapters.http_api.feedback_routes import feedback_router
@@ -82,6 +85,7 @@ def create_app(
     app.include_router(feedback_router(ctx))
     app.include_router(health_router(ctx))
     app.include_router(widget_router(ctx))
+    app.include_router(analytics_router(ctx))
     spec: dict[str, str] = {}
 
     @app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
