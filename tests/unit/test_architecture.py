@@ -1,7 +1,7 @@
 """Fitness tests for the layers: the core imports no delivery framework, and handlers stay thin.
 
 The core (models, settings, loaders, chunking, embeddings, stores, retrieval, answering, ingest,
-service, evaluation) must run with no AWS SDK, HTTP framework or CLI library. Backend adapters behind a
+service, evaluation, and the support desk: sites, feedback, interactions, redaction, analytics, gaps) must run with no AWS SDK, HTTP framework or CLI library. Backend adapters behind a
 core port (a store, an embedder, an LLM provider) may use their backend's client, and are listed here
 with the reason; delivery adapters (HTTP API, S3 sync, health, metrics, push) sit on top of the core.
 """
@@ -20,7 +20,8 @@ FORBIDDEN = ("boto3", "botocore", "opensearchpy", "click", "http.server", "aws_l
 CORE = [
     "shared/models.py", "shared/settings.py", "shared/errors.py", "shared/observability.py",
     "shared/text.py", "shared/chunking.py", "shared/retrieval.py", "shared/ingest.py", "shared/service.py",
-    "shared/evaluation.py",
+    "shared/evaluation.py", "shared/sites.py", "shared/feedback.py", "shared/support.py",
+    "shared/interactions_sqlite.py", "shared/redaction.py", "shared/analytics.py", "shared/gaps.py",
     "shared/calibration.py", "shared/loaders", "shared/embeddings", "shared/stores", "shared/answering",
     "shared/llm", "shared/remote",
 ]  # fmt: skip
