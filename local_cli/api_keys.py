@@ -264,7 +264,13 @@ class Gateway:
     def cors_headers(self, origin: str | None) -> tuple[tuple[str, str], ...]:
         """On the gateway's own errors (403, 429), so that the widget on a site's page can read them."""
         if origin and origin.rstrip("/").lower() in self.origins:
-            return (("Access-Control-Allow-Origin", origin), ("Vary", "Origin"))
+            from shared.adapters.http_api.access import EXPOSED
+
+            return (
+                ("Access-Control-Allow-Origin", origin),
+                ("Access-Control-Expose-Headers", EXPOSED),
+                ("Vary", "Origin"),
+            )
         return ()
 
     def _site(self, presented: str | None) -> Site | None:

@@ -92,3 +92,4 @@ def test_publishable_key_limits(site_server: tuple[str, Path]) -> None:
     assert statuses[-1] == 429, statuses
     assert int(headers["retry-after"]) >= 1 and "from your address" in body["message"]
     assert headers["access-control-allow-origin"] == ORIGIN  # the widget can read why
+    assert "Retry-After" in headers["access-control-expose-headers"]  # ... and how long to wait

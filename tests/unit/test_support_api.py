@@ -113,6 +113,7 @@ def test_publishable_key_gets_an_answer_from_its_collection_with_cors_and_a_reco
     assert answer.decision == "answer"
     assert answer.citations[0].url == "https://docs.example.com/keys#rotate"
     assert headers["access-control-allow-origin"] == [ORIGIN] and headers["vary"] == ["Origin"]
+    assert headers["access-control-expose-headers"] == ["Retry-After, x-request-id"]
     stored = interactions.get(answer.interaction_id or "")
     assert stored is not None and stored.site == "help" and stored.collection == "public"
     assert stored.page_url == "https://help.example.com/account"

@@ -29,6 +29,8 @@ PUBLISHABLE_PREFIXES = (("GET", "/widget/"),)
 CORS_ROUTES = ("/query", "/feedback")
 PREFLIGHT_MAX_AGE_S = 600
 ALLOWED_HEADERS = "content-type, x-api-key"
+#: Response headers a page on another origin may read: the wait after a 429/503, the id to quote.
+EXPOSED = "Retry-After, x-request-id"
 
 
 def header(event: Mapping[str, Any], name: str) -> str | None:
@@ -97,7 +99,11 @@ class Access:
         site = self.site(event)
         if origin is None or site is None or origin_problem(site, origin):
             return {}
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": EXPOSED,
+            "Vary": "Origin",
+        }
 
     def preflight_headers(self, event: Mapping[str, Any]) -> dict[str, str] | None:
         """The answer to an ``OPTIONS`` preflight (which carries no key): None when no site lists the
