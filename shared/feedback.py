@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models import MAX_URL_CHARS, utc_timestamp
 
@@ -24,7 +24,8 @@ class _Model(BaseModel):
 
 
 class FeedbackRequest(_Model):
-    """Body of ``POST /feedback``: a rating, a comment, a request for a person, or several of these."""
+    """Body of ``POST /feedback``: a rating, a comment, a request for a person, or several of these (none
+    of them changes nothing)."""
 
     interaction_id: str = Field(pattern=INTERACTION_ID_PATTERN, description="From the `/query` response.")
     helpful: bool | None = Field(default=None, description="Did the answer help? (null: not rated)")
@@ -36,12 +37,6 @@ class FeedbackRequest(_Model):
     contact: str | None = Field(
         default=None, max_length=MAX_CONTACT_CHARS, description="How support can reply (e.g. an e-mail)."
     )
-
-    @model_validator(mode="after")
-    def _something(self) -> FeedbackRequest:
-        if self.helpful is None and not self.handoff and not self.comment:
-            raise ValueError("give helpful, a comment, or handoff: true")
-        return self
 
 
 class HandoffResult(_Model):

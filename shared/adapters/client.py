@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from shared.analytics import AnalyticsSummary
+from shared.analytics import AnalyticsSummary, parse_since
 from shared.errors import RagExplorerError
 from shared.feedback import FeedbackRequest, FeedbackResponse
 from shared.gaps import GapsReport
@@ -212,7 +212,13 @@ class RemoteClient:
 
 
 def _with_query(path: str, since: str, until: str | None, collection: str | None) -> str:
-    params = {k: v for k, v in {"since": since, "until": until, "collection": collection}.items() if v}
+    """The period as the API takes it: RFC 3339 instants (``7d`` is resolved here, now)."""
+    values = {
+        "since": parse_since(since),
+        "until": parse_since(until) if until else None,
+        "collection": collection,
+    }
+    params = {k: v for k, v in values.items() if v}
     return f"{path}?{urllib.parse.urlencode(params)}"
 
 

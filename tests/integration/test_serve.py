@@ -153,7 +153,7 @@ def test_unknown_route_and_wrong_method(server: Server) -> None:
     error_of(status, body, 404, "not_found")
     status, headers, body = server.request("GET", "/query")
     error_of(status, body, 405, "method_not_allowed")
-    assert headers["Allow"] == "POST"
+    assert headers["Allow"] == "OPTIONS, POST"
     status, _, body = server.request("DELETE", "/health")
     error_of(status, body, 405, "method_not_allowed")
 

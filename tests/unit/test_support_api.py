@@ -213,7 +213,7 @@ def test_feedback_is_stored_and_idempotent(lambda_context: Any) -> None:
     [
         ({"interaction_id": "f" * 32, "helpful": True}, 404, "not_found"),
         ({"interaction_id": "nope", "helpful": True}, 422, "validation_error"),
-        ({"interaction_id": "f" * 32}, 422, "validation_error"),
+        ({"interaction_id": "f" * 32}, 404, "not_found"),
         ({"interaction_id": "f" * 32, "helpful": "yes"}, 422, "validation_error"),
         ({"interaction_id": "f" * 32, "comment": "x" * 2001}, 422, "validation_error"),
         (
@@ -305,7 +305,7 @@ def test_analytics_for_secret_keys_only(lambda_context: Any) -> None:
     feedback(app, lambda_context, {"interaction_id": good.interaction_id, "helpful": True})
     for question in ("Can I pay by cheque?", "Do you accept cheques?", "cheque payments accepted?"):
         ask(app, lambda_context, question)
-    status, body = analytics(app, lambda_context, "/analytics/summary", {"since": "1d"}, "secret-key-id")
+    status, body = analytics(app, lambda_context, "/analytics/summary", {}, "secret-key-id")
     assert status == 200, body
     assert body["totals"]["questions"] == 4 and body["totals"]["helpful"] == 1
     assert body["by_collection"][0]["collection"] == "public"
@@ -318,6 +318,9 @@ def test_analytics_for_secret_keys_only(lambda_context: Any) -> None:
         app, lambda_context, "/analytics/summary", {"since": "last week"}, "secret-key-id"
     )
     assert_error(status, body, 422, "validation_error")
+    for edge in ("0001-01-01T00:00:00+01:00", "2026-12-01T00:00:00"):  # out of the calendar in UTC; naive
+        status, body = analytics(app, lambda_context, "/analytics/summary", {"since": edge}, "secret-key-id")
+        assert status == 200 and body["totals"]["questions"] == 4
     for path in ("/analytics/summary", "/analytics/gaps"):
         status, body = analytics(app, lambda_context, path, {}, SITE["key_id"])
         assert_error(status, body, 403, "forbidden")

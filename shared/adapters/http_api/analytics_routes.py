@@ -6,29 +6,44 @@ among the widget's (:mod:`shared.adapters.http_api.access`).
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BeforeValidator
 
 from shared.adapters.http_api.context import ApiContext
-from shared.adapters.http_api.requests import FieldValidationError
 from shared.adapters.http_api.spec import error_responses, ok_response
-from shared.analytics import AnalyticsSummary, parse_since
+from shared.analytics import AnalyticsSummary, iso
 from shared.gaps import GapsReport
 from shared.models import COLLECTION_PATTERN, SearchFilter, SearchHit
 
-PERIOD = "A period back from now (7d, 24h, 2w) or an ISO date/time (UTC)."
+SINCE = "Start of the period, an RFC 3339 date-time (default: 7 days ago; never before the retention period)."
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+UNTIL = "End of the period, an RFC 3339 date-time (default: now)."
 
 
-def _checked(value: str | None, name: str) -> str | None:
+def _not_a_number(value: object) -> object:
+    """pydantic also reads a number as a Unix time; the API takes RFC 3339 only, as documented."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("give an RFC 3339 date-time such as 2026-12-01T00:00:00Z")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_not_a_number)]
+
+
+def _iso(value: datetime | None, *, end: bool = False) -> str | None:
+    """As the store compares times; a date-time so near year 1 or 9999 that UTC leaves the calendar is
+    the earliest or latest instant."""
     if value is None:
         return None
     try:
-        parse_since(value)
-    except ValueError as exc:
-        raise FieldValidationError(["query", name], "value_error", str(exc)) from None
-    return value
+        return iso(value if value.tzinfo else value.replace(tzinfo=UTC))
+    except OverflowError:
+        return "9999-12-31T23:59:59.999Z" if end else "0001-01-01T00:00:00.000Z"
 
 
 def analytics_router(ctx: ApiContext) -> Router:
@@ -42,13 +57,11 @@ def analytics_router(ctx: ApiContext) -> Router:
         tags=["analytics"],
     )
     def summary(
-        since: Annotated[str, Query(max_length=40, description=PERIOD)] = "7d",
-        until: Annotated[str | None, Query(max_length=40, description=PERIOD)] = None,
+        since: Annotated[Instant | None, Query(description=SINCE)] = None,
+        until: Annotated[Instant | None, Query(description=UNTIL)] = None,
         collection: Annotated[str | None, Query(pattern=COLLECTION_PATTERN)] = None,
     ) -> AnalyticsSummary:
-        return ctx.desk.summary(
-            since=_checked(since, "since") or "7d", until=_checked(until, "until"), collection=collection
-        )
+        return ctx.desk.summary(since=_iso(since) or "7d", until=_iso(until, end=True), collection=collection)
 
     @router.get(
         "/analytics/gaps",
@@ -57,8 +70,8 @@ def analytics_router(ctx: ApiContext) -> Router:
         tags=["analytics"],
     )
     def gaps(
-        since: Annotated[str, Query(max_length=40, description=PERIOD)] = "7d",
-        until: Annotated[str | None, Query(max_length=40, description=PERIOD)] = None,
+        since: Annotated[Instant | None, Query(description=SINCE)] = None,
+        until: Annotated[Instant | None, Query(description=UNTIL)] = None,
         collection: Annotated[str | None, Query(pattern=COLLECTION_PATTERN)] = None,
     ) -> GapsReport:
         def search(text: str) -> list[SearchHit]:
@@ -67,8 +80,8 @@ def analytics_router(ctx: ApiContext) -> Router:
         return ctx.desk.gaps(
             embedder=ctx.service.embedder,
             search=search,
-            since=_checked(since, "since") or "7d",
-            until=_checked(until, "until"),
+            since=_iso(since) or "7d",
+            until=_iso(until, end=True),
             collection=collection,
         )
 
