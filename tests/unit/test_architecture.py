@@ -1,9 +1,10 @@
 """Fitness tests for the layers: the core imports no delivery framework, and handlers stay thin.
 
 The core (models, settings, loaders, chunking, embeddings, stores, retrieval, answering, ingest,
-service, evaluation, and the support desk: sites, feedback, interactions, redaction, analytics, gaps) must run with no AWS SDK, HTTP framework or CLI library. Backend adapters behind a
-core port (a store, an embedder, an LLM provider) may use their backend's client, and are listed here
-with the reason; delivery adapters (HTTP API, S3 sync, health, metrics, push) sit on top of the core.
+service, evaluation, and the support desk: sites, feedback, interactions, redaction, analytics, gaps)
+must run with no AWS SDK, HTTP framework or CLI library. Backend adapters behind a core port (a store,
+an embedder, an LLM provider) may use their backend's client, and are listed here with the reason;
+delivery adapters (HTTP API, S3 sync, health, metrics, push) sit on top of the core.
 """
 
 from __future__ import annotations
