@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +57,13 @@ def _filters(source_prefix: str | None, tags: tuple[str, ...], collection: str |
     is_flag=True,
     help="Print the generated answer as it arrives (LLM providers), then the sources.",
 )
+@click.option(
+    "--no-log",
+    is_flag=True,
+    envvar="RAG_EXPLORER_NO_LOG",
+    help="Do not record this question in the home's interactions (for `report`); the deployed API "
+    "records what it answers itself. [env RAG_EXPLORER_NO_LOG]",
+)
 @filter_options
 @collection_option(_COLLECTION_HELP)
 @json_option
@@ -69,32 +78,33 @@ def ask(
     source_prefix: str | None,
     tags: tuple[str, ...],
     collection: str | None,
+    no_log: bool,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION with numbered citations, or refuse with reasons."""
+    """Answer QUESTION with numbered citations, or refuse with reasons.
+
+    Locally each answer is recorded in the home's interactions (see `report`) unless --no-log or the
+    `record_interactions` setting is off."""
     if (question is None) == (batch is None):
         raise click.UsageError("give a QUESTION or --batch FILE (not both)")
     if stream and (batch is not None or as_json or state.remote):
         raise click.UsageError(
             "--stream prints text for one local question: not with --batch, --json or --endpoint"
         )
+    filters = _filters(source_prefix, tags, collection)
+    record = _recorder(state, filters, enabled=not no_log and not state.remote)
     if stream:
         assert question is not None
-        _ask_stream(
-            state.service(),
-            question,
-            max_chunks,
-            confidence_threshold,
-            _filters(source_prefix, tags, collection),
-        )
+        _ask_stream(state.service(), question, max_chunks, confidence_threshold, filters, record)
         return
     service = state.backend()
-    filters = _filters(source_prefix, tags, collection)
 
     def handle(q: str) -> AskResponse:
-        return service.ask(
+        started = time.perf_counter()
+        response = service.ask(
             q, max_chunks=max_chunks, confidence_threshold=confidence_threshold, filters=filters
         )
+        return record(response, (time.perf_counter() - started) * 1000)
 
     if batch is not None:
         with user_errors():
@@ -109,14 +119,34 @@ def ask(
         print_answer(response)
 
 
+def _recorder(
+    state: State, filters: SearchFilter | None, *, enabled: bool
+) -> Callable[[AskResponse, float], AskResponse]:
+    """Records a local answer in the home's interactions, as the API does (the same support desk)."""
+    if not enabled or not state.settings().record_interactions:
+        return lambda response, _ms: response
+    from shared.adapters.support import make_desk
+
+    desk = make_desk(state.settings())
+    collection = filters.collection if filters else None
+
+    def record(response: AskResponse, latency_ms: float) -> AskResponse:
+        with user_errors():
+            return desk.record(response, collection=collection, latency_ms=round(latency_ms, 1))
+
+    return record
+
+
 def _ask_stream(
     service: RagService,
     question: str,
     max_chunks: int | None,
     confidence_threshold: float | None,
     filters: SearchFilter | None,
+    record: Callable[[AskResponse, float], AskResponse],
 ) -> None:
     streamed = False
+    started = time.perf_counter()
     with user_errors():
         for item in service.ask_stream(
             question, max_chunks=max_chunks, confidence_threshold=confidence_threshold, filters=filters
@@ -125,6 +155,7 @@ def _ask_stream(
                 echo(item, nl=False)
                 streamed = True
                 continue
+            item = record(item, (time.perf_counter() - started) * 1000)
             if streamed:
                 echo("\n")
                 if item.decision == "answer" and item.provider != "extractive":

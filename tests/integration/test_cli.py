@@ -260,3 +260,20 @@ def test_llm_provider_chain_stream_and_providers_command(env: dict[str, str], do
         data = json.loads(run(llm_env, "ask", "How do I rotate my API key?", "--json").stdout)
         assert data["provider"] == "extractive" and any("401" in reason for reason in data["reasons"])
     assert run(env, "ask", "x", "--stream", "--json").exit_code == 2
+
+
+def test_ask_records_the_interaction_unless_no_log(env: dict[str, str], docs: Path) -> None:
+    from shared.interactions_sqlite import SqliteInteractionStore
+
+    ingest(env, docs)
+    first = json.loads(run(env, "ask", "How do I rotate my API key?", "--json").stdout)
+    assert first["interaction_id"]
+    store = SqliteInteractionStore(Path(env["RAG_EXPLORER_HOME"]) / "interactions.sqlite3")
+    kept = store.get(first["interaction_id"])
+    assert kept is not None and kept.question == "How do I rotate my API key?" and kept.latency_ms
+    quiet = json.loads(run(env, "ask", "How do I rotate my API key?", "--json", "--no-log").stdout)
+    assert quiet["interaction_id"] is None and store.count() == 1
+    off = json.loads(
+        run({**env, "RAG_EXPLORER_RECORD_INTERACTIONS": "false"}, "ask", "x y z", "--json").stdout
+    )
+    assert off["interaction_id"] is None and store.count() == 1
