@@ -79,8 +79,8 @@ def test_client_feedback_on_an_answer(api: str) -> None:
     with pytest.raises(RemoteError) as info:
         RemoteClient(api, max_retries=0).feedback("f" * 32, helpful=True)
     assert info.value.status == 404
-    with pytest.raises(RemoteError, match="invalid request"):  # checked before sending
-        client.feedback(answer.interaction_id)
+    with pytest.raises(RemoteError, match="invalid request: comment"):  # checked before sending
+        client.feedback(answer.interaction_id, comment="x" * 2001)
 
 
 def test_client_4xx_carries_the_error_model(api: str) -> None:
