@@ -1,4 +1,5 @@
-"""The VPC of the prod stage: private subnets in every AZ, AWS services through VPC endpoints, flow logs."""
+"""The VPC of the prod stage: private subnets in every AZ, AWS services through VPC endpoints (S3 and
+DynamoDB gateways, interface endpoints), flow logs."""
 
 from __future__ import annotations
 
@@ -77,8 +78,10 @@ class Network(Construct):
             nat_gateways=nat_gateways,
             subnet_configuration=subnets,
             restrict_default_security_group=True,
+            # gateway endpoints cost nothing: S3 (documents) and DynamoDB (the interactions table)
             gateway_endpoints={
-                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3),
+                "DynamoDb": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
             },
             flow_logs={
                 "All": ec2.FlowLogOptions(

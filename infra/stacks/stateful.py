@@ -1,5 +1,5 @@
-"""Stateful stack: what holds data and must outlive deployments (documents, the search index) and, in
-prod, the network they live in."""
+"""Stateful stack: what holds data and must outlive deployments (documents, the search index, the help
+widget's interactions) and, in prod, the network they live in."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Fn, Stack
 from constructs import Construct
 
+from infra.components.interactions import InteractionsTable
 from infra.components.network import Network
 from infra.components.search import SearchDomain
 from infra.components.storage import DocumentStore
@@ -21,7 +22,7 @@ class StatefulStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"RAG Explorer ({config.name}): documents, search domain"
+            description=f"RAG Explorer ({config.name}): documents, search domain, interactions table"
             + (", VPC" if config.network else ""),
             termination_protection=config.termination_protection,
             **kwargs,
@@ -51,6 +52,7 @@ class StatefulStack(Stack):
             log_retention=config.log_retention,
             network=self.network,
         )
+        self.interactions = InteractionsTable(self, "Interactions", removal_policy=config.removal_policy)
         CfnOutput(
             self,
             "DocumentBucketName",
@@ -58,6 +60,12 @@ class StatefulStack(Stack):
             description="Upload documents here (aws s3 sync DOCS s3://BUCKET/)",
         )
         CfnOutput(self, "SearchDomainEndpoint", value=self.search.endpoint_url)
+        CfnOutput(
+            self,
+            "InteractionsTableName",
+            value=self.interactions.table_name,
+            description="Help-widget questions, answers and feedback (deleted by TTL after the retention)",
+        )
 
     @property
     def availability_zones(self) -> list[str]:
