@@ -6,11 +6,18 @@ Only ``app.py`` chooses a stage (``cdk synth -c stage=prod``); constructs and st
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_logs as logs
+from pydantic import BaseModel, ValidationError
+
+from shared.models import COLLECTION_PATTERN, DEFAULT_COLLECTION
+from shared.sites import CollectionSettings, Site, handoff_kind
 
 StageName = Literal["dev", "prod"]
 STAGES: tuple[StageName, ...] = ("dev", "prod")
@@ -67,12 +74,22 @@ class ApiConfig:
     quota_per_day: int = 10_000
     stage_throttle_rate_limit: int = 50  # the whole stage, keyed or not
     stage_throttle_burst_limit: int = 100
-    # each route without an API key (/health, /openapi.json, /docs) on its own: the usage plan does not
-    # apply to them, so their method throttle keeps them from using up the stage's limit
+    # each route without an API key (/health, /openapi.json, /docs, the widget's script and the CORS
+    # preflights) on its own: the usage plan does not apply to them, so their method throttle keeps them
+    # from using up the stage's limit
     public_throttle_rate_limit: int = 5
     public_throttle_burst_limit: int = 10
-    cors_allow_origins: tuple[str, ...] = ()  # () : no CORS (same-origin and server-to-server callers)
+    # each help-widget site's publishable key, in a usage plan of its own: a publishable key is public (it
+    # is in the page's HTML), so these bound what a script that copies it can spend. The quota is a cost
+    # ceiling, not an abuse defence: whoever holds the key can use it up for the day (the WAF's per-address
+    # rule makes that take many addresses). A site over it gets 429 until midnight UTC.
+    publishable_throttle_rate_limit: int = 10
+    publishable_throttle_burst_limit: int = 20
+    publishable_quota_per_day: int = 5_000
     waf: bool = False
+    # requests one client address may send to /query and /feedback (the widget's routes) per 5 minutes
+    # before the WAF answers 429 for a while; only where the stage has a WAF (waf=True)
+    publishable_requests_per_ip: int = 300
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +100,118 @@ class MonitoringConfig:
     api_5xx_rate_percent: float = 5.0
     alarm_topic_cmk: bool = False  # a customer managed KMS key for the SNS topic (1 USD/month)
     canary: bool = True  # CodeDeploy canary for the query function
+
+
+#: Lambda allows 4 KB of environment variables per function; the sites' and collections' JSON may take
+#: this much of it (the rest is the store, bucket, table and secret settings).
+MAX_WIDGET_ENVIRONMENT_BYTES = 3000
+#: An API Gateway key id is 10 characters: the size of a site's JSON is estimated with one this long.
+_KEY_ID_PLACEHOLDER = "k" * 10
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validated(model: type[_Model], what: str, **fields: Any) -> _Model:
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ValueError(f"{what}: {problems}") from None
+
+
+def site(name: str, *, origins: Sequence[str], collection: str = DEFAULT_COLLECTION) -> Site:
+    """A help-widget site of a stage, validated as the app validates it (``shared.sites.Site``): a bad
+    origin fails ``cdk synth`` with the reason. Its publishable key is created by API Gateway."""
+    return _validated(Site, f"site {name!r}", name=name, collection=collection, origins=list(origins))
+
+
+def collection(
+    *,
+    url_template: str | None = None,
+    handoff: str | None = None,
+    escalation: str | None = None,
+    prefix: str | None = None,
+) -> CollectionSettings:
+    """A collection's public links and handoff (``shared.sites.CollectionSettings``), validated."""
+    return _validated(
+        CollectionSettings,
+        "collection",
+        url_template=url_template,
+        handoff=handoff,
+        escalation=escalation,
+        prefix=prefix,
+    )
+
+
+def output_id(name: str) -> str:
+    """A site or collection name as the alphanumeric part of a construct or output id (help-center ->
+    HelpCenter)."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WidgetConfig:
+    """The help widget in the cloud: the sites that embed it (one publishable API key each) and the
+    collections they answer from (public URL template, handoff, S3 prefix; ``shared.sites``).
+
+    Build the entries with :func:`site` and :func:`collection`. A collection without an entry still
+    works: its documents are under ``<name>/`` in the bucket and its citations have no links.
+    """
+
+    sites: tuple[Site, ...] = ()
+    collections: Mapping[str, CollectionSettings] = field(default_factory=dict)
+    interaction_retention_days: int = 90  # the interactions table's TTL (RAG_EXPLORER_INTERACTION_...)
+
+    def __post_init__(self) -> None:
+        for entry in self.sites:
+            if not isinstance(entry, Site):
+                raise TypeError(f"sites holds Site values (infra.config.site(...)), not {entry!r}")
+            if entry.key or entry.key_id:
+                raise ValueError(
+                    f"site {entry.name!r}: leave key and key_id unset; API Gateway creates the key"
+                )
+        for what, names in (
+            ("site names", [s.name for s in self.sites]),
+            ("site output ids", [output_id(s.name) for s in self.sites]),
+        ):
+            if len(names) != len(set(names)):
+                raise ValueError(f"two sites share one of their {what}: {names}")
+        for name, settings in self.collections.items():
+            if not re.fullmatch(COLLECTION_PATTERN, name):
+                raise ValueError(f"collection name {name!r}: lower-case letters, digits, - and _")
+            if not isinstance(settings, CollectionSettings):
+                raise TypeError(f"collection {name!r}: use infra.config.collection(...)")
+        if not 1 <= self.interaction_retention_days <= 3650:
+            raise ValueError("interaction_retention_days must be between 1 and 3650")
+        size = len(self.sites_json(_KEY_ID_PLACEHOLDER)) + len(self.collections_json())
+        if size > MAX_WIDGET_ENVIRONMENT_BYTES:
+            raise ValueError(
+                f"the sites and collections take {size} bytes of the functions' environment (at most "
+                f"{MAX_WIDGET_ENVIRONMENT_BYTES}; Lambda allows 4 KB in all): list fewer sites or origins"
+            )
+
+    @property
+    def webhook(self) -> bool:
+        """Some collection hands off to a webhook: the functions need the secret that signs tickets."""
+        return any(c.handoff and handoff_kind(c.handoff) == "webhook" for c in self.collections.values())
+
+    def sites_json(self, key_id: str | None = None) -> str:
+        """``RAG_EXPLORER_SITES`` with every site's ``key_id`` set to ``key_id`` (sizing only)."""
+        return json.dumps(
+            [s.model_copy(update={"key_id": key_id}).model_dump(exclude_none=True) for s in self.sites],
+            separators=(",", ":"),
+        )
+
+    def collections_json(self) -> str:
+        """``RAG_EXPLORER_COLLECTIONS``: the collections' settings as the app reads them."""
+        return json.dumps(
+            {name: c.model_dump(exclude_none=True) for name, c in self.collections.items()},
+            separators=(",", ":"),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,21 +226,38 @@ class StageConfig:
     log_retention: logs.RetentionDays
     noncurrent_version_expiration: Duration
     termination_protection: bool
+    widget: WidgetConfig = field(default_factory=WidgetConfig)
+
+    def __post_init__(self) -> None:
+        if self.widget.webhook and self.network is not None and self.network.nat_gateways == 0:
+            raise ValueError(
+                f"stage {self.name}: a webhook handoff POSTs tickets to the internet, and the functions in "
+                "this stage's VPC have no egress: set NetworkConfig(nat_gateways=1) (about 33 USD/month "
+                "per NAT gateway) or use a form or mailto handoff"
+            )
 
 
 def dev(*, removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> StageConfig:
-    """Lowest cost: one small OpenSearch node, no VPC, no WAF; stateful resources destroyed by default."""
+    """Lowest cost: one small OpenSearch node, no VPC, no WAF; stateful resources destroyed by default;
+    one placeholder help-widget site."""
     return StageConfig(
         name="dev",
         network=None,
         search=SearchConfig(data_node_instance_type="t3.small.search", data_nodes=1, volume_size_gib=10),
         functions=FunctionsConfig(),
-        api=ApiConfig(cors_allow_origins=("*",)),
+        api=ApiConfig(),
         monitoring=MonitoringConfig(),
         removal_policy=removal_policy,
         log_retention=logs.RetentionDays.TWO_WEEKS,
         noncurrent_version_expiration=Duration.days(7),
         termination_protection=False,
+        widget=WidgetConfig(
+            # a placeholder so that dev deploys with one site: a page served on your machine
+            # (http://localhost:8000) may embed the widget with this site's key. Replace the origins with
+            # your help center's, and add collections (see prod below) for links and a handoff.
+            sites=(site("docs", collection=DEFAULT_COLLECTION, origins=["http://localhost:8000"]),),
+            interaction_retention_days=30,
+        ),
     )
 
 
@@ -136,6 +282,7 @@ def prod() -> StageConfig:
             quota_per_day=100_000,
             public_throttle_rate_limit=10,
             public_throttle_burst_limit=20,
+            publishable_quota_per_day=50_000,
             waf=True,
         ),
         monitoring=MonitoringConfig(alarm_topic_cmk=True),
@@ -143,6 +290,14 @@ def prod() -> StageConfig:
         log_retention=logs.RetentionDays.ONE_YEAR,
         noncurrent_version_expiration=Duration.days(90),
         termination_protection=True,
+        # no help-widget site until you add one (docs/deployment.md, "The help widget"), for example:
+        #   widget=WidgetConfig(
+        #       sites=(site("help-center", collection="help", origins=["https://help.example.com"]),),
+        #       collections={"help": collection(
+        #           url_template="https://help.example.com/{path}",
+        #           handoff="https://support.example.com/new?q={question}&ref={interaction_id}")},
+        #   ),
+        widget=WidgetConfig(),
     )
 
 

@@ -1,6 +1,12 @@
-"""The REST API: routes to the query and health functions, API key and usage plan, method throttling for
-the routes without a key, request validation, access logs, X-Ray, CORS by setting, and (prod) a WAF web
-ACL."""
+"""The REST API: routes to the query and health functions, the secret API key and its usage plan, the
+help widget's publishable keys (``site_keys``), method throttling for the routes without a key, request
+validation, access logs, X-Ray, CORS on API Gateway's own errors, and (prod) a WAF web ACL.
+
+CORS for the help widget is decided by the functions, per site (``shared.adapters.http_api.access``):
+the preflights ``OPTIONS /query`` and ``OPTIONS /feedback`` go to the query function without a key, and
+its answers to a publishable key carry ``Access-Control-Allow-Origin`` for that site's origins only.
+API Gateway adds the header only to the errors it makes itself (:data:`CORS_ERROR_HEADERS`).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +16,21 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from infra.components.site_keys import PublishableKeys
+from infra.components.waf import attach_web_acl
 from infra.config import ApiConfig
 from infra.nag import acknowledge
+from shared.feedback import INTERACTION_ID_PATTERN
 
 # GET routes without an API key, served by the small health function: the usage plan does not reach them,
-# so each has its own method throttle (ApiConfig.public_throttle_*)
-PUBLIC_ROUTES = ("/health", "/openapi.json", "/docs")
+# so each has its own method throttle (ApiConfig.public_throttle_*). The widget's script is public: a
+# <script> tag sends no key.
+PUBLIC_ROUTES = ("/health", "/openapi.json", "/docs", "/widget.js", "/widget/{file}")
+# the help widget's CORS preflights (a browser sends them without the key): to the query function, which
+# answers for the origins its sites list; throttled like the public routes. Only when the stage has sites.
+PREFLIGHT_ROUTES = ("/query", "/feedback")
 
 # API Gateway checks only the shape the functions rely on; every field is validated again (with the
 # HTTP API's own 422 error body) by the pydantic models in shared/models.py.
@@ -36,6 +48,29 @@ SEARCH_SCHEMA = apigw.JsonSchema(
     required=["query"],
     properties={"query": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1)},
 )
+
+FEEDBACK_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="FeedbackRequest",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["interaction_id"],
+    properties={
+        "interaction_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, pattern=INTERACTION_ID_PATTERN)
+    },
+)
+
+# API Gateway's own errors (a missing or unknown key 403, a throttle or quota 429, an invalid body 422,
+# an integration failure 5xx) come before any function could add CORS headers, and the widget must read
+# them to show why. A gateway response may map a request header into a response header
+# (x-amazon-apigateway-gateway-responses.responseParameters: method.request.header.<name>), so the
+# caller's Origin is echoed, with Vary: Origin. That admits any origin, not just the sites' (a gateway
+# response cannot test the origin), which is safe here: these responses are errors that hold no data, as
+# '*' would be. A request without an Origin header (not a browser's cross-origin call) gets none.
+CORS_ERROR_HEADERS = {
+    "Access-Control-Allow-Origin": "method.request.header.Origin",
+    "Access-Control-Expose-Headers": "'Retry-After'",
+    "Vary": "'Origin'",
+}
 
 # API Gateway's own errors, in the error model of the HTTP API ({"error", "message", "details", ...})
 VALIDATION_ERROR_TEMPLATE = json.dumps(
@@ -63,35 +98,42 @@ class QueryApi(Construct):
         config: ApiConfig,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        site_keys: PublishableKeys | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.site_keys = site_keys
+        self.preflight_routes = PREFLIGHT_ROUTES if site_keys and site_keys.sites else ()
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
         )
         self.api = self._rest_api(config)
-        self._gateway_responses(config)
+        self._gateway_responses()
         self._routes(query_function=query_function, health_function=health_function)
         self._usage_plan(config)
+        if site_keys is not None:
+            site_keys.add_usage_plans(
+                stage=self.api.deployment_stage,
+                rate_limit=config.publishable_throttle_rate_limit,
+                burst_limit=config.publishable_throttle_burst_limit,
+                quota_per_day=config.publishable_quota_per_day,
+            )
         self._waf(config)
         self._acknowledge_api()
 
-    def _rest_api(self, config: ApiConfig) -> apigw.RestApi:
-        cors = (
-            apigw.CorsOptions(
-                allow_origins=list(config.cors_allow_origins),
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Content-Type", "X-Api-Key", "X-Amz-Date", "Authorization"],
-            )
-            if config.cors_allow_origins
-            else None
+    @property
+    def keyless_methods(self) -> tuple[tuple[str, str], ...]:
+        """(path, HTTP method) of every route without an API key: each has its own method throttle."""
+        return tuple((path, "GET") for path in PUBLIC_ROUTES) + tuple(
+            (path, "OPTIONS") for path in self.preflight_routes
         )
+
+    def _rest_api(self, config: ApiConfig) -> apigw.RestApi:
         return apigw.RestApi(
             self,
             "Api",
             description="RAG Explorer: cited answers from your documentation",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             api_key_source_type=apigw.ApiKeySourceType.HEADER,
-            default_cors_preflight_options=cors,
             # the account-level role API Gateway needs to write logs (kept when the stack is deleted)
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
@@ -121,25 +163,24 @@ class QueryApi(Construct):
             throttling_burst_limit=config.stage_throttle_burst_limit,
             # a method's settings replace the stage's for it: the same logging, a lower throttle
             method_options={
-                f"{path}/GET": apigw.MethodDeploymentOptions(
+                f"{path}/{method}": apigw.MethodDeploymentOptions(
                     metrics_enabled=True,
                     logging_level=apigw.MethodLoggingLevel.ERROR,
                     data_trace_enabled=False,
                     throttling_rate_limit=config.public_throttle_rate_limit,
                     throttling_burst_limit=config.public_throttle_burst_limit,
                 )
-                for path in PUBLIC_ROUTES
+                for path, method in self.keyless_methods
             },
         )
 
-    def _gateway_responses(self, config: ApiConfig) -> None:
-        cors_headers = {"Access-Control-Allow-Origin": self._origin_header(config.cors_allow_origins)}
+    def _gateway_responses(self) -> None:
         self.api.add_gateway_response(
             "BadRequestBody",
             type=apigw.ResponseType.BAD_REQUEST_BODY,
             status_code="422",
             templates={"application/json": VALIDATION_ERROR_TEMPLATE},
-            response_headers=cors_headers if config.cors_allow_origins else None,
+            response_headers=CORS_ERROR_HEADERS,
         )
         for name, response_type in (
             ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
@@ -149,42 +190,45 @@ class QueryApi(Construct):
                 name,
                 type=response_type,
                 templates={"application/json": GATEWAY_ERROR_TEMPLATE},
-                response_headers=cors_headers if config.cors_allow_origins else None,
+                response_headers=CORS_ERROR_HEADERS,
             )
 
     def _routes(self, *, query_function: lambda_.IFunction, health_function: lambda_.IFunction) -> None:
         validator = self.api.add_request_validator(
             "BodyValidator", validate_request_body=True, validate_request_parameters=True
         )
-        query_model = self.api.add_model("QueryRequest", content_type="application/json", schema=QUERY_SCHEMA)
-        search_model = self.api.add_model(
-            "SearchRequest", content_type="application/json", schema=SEARCH_SCHEMA
-        )
+
+        def model(name: str, schema: apigw.JsonSchema) -> dict[str, apigw.IModel]:
+            return {
+                "application/json": self.api.add_model(name, content_type="application/json", schema=schema)
+            }
+
         query = apigw.LambdaIntegration(query_function, scope_permission_to_method=False)
         health = apigw.LambdaIntegration(health_function, scope_permission_to_method=False)
 
         root = self.api.root
-        root.add_resource("query").add_method(
-            "POST",
-            query,
-            api_key_required=True,
-            request_validator=validator,
-            request_models={"application/json": query_model},
-        )
-        root.add_resource("search").add_method(
-            "POST",
-            query,
-            api_key_required=True,
-            request_validator=validator,
-            request_models={"application/json": search_model},
-        )
-        # without a key: liveness (no dependency called) and the API's own description, readable in a
-        # browser; the health function serves the same resolver as the query function, at a fraction of
-        # its memory
-        public = {path: root.add_resource(path.lstrip("/")) for path in PUBLIC_ROUTES}
-        for resource in public.values():
-            resource.add_method("GET", health, api_key_required=False)
-        public["/health"].add_resource("detailed").add_method("GET", health, api_key_required=True)
+        keyed = {
+            "query": model("QueryRequest", QUERY_SCHEMA),
+            "search": model("SearchRequest", SEARCH_SCHEMA),
+            "feedback": model("FeedbackRequest", FEEDBACK_SCHEMA),
+        }
+        resources = {name: root.add_resource(name) for name in keyed}
+        for name, request_models in keyed.items():
+            resources[name].add_method(
+                "POST",
+                query,
+                api_key_required=True,
+                request_validator=validator,
+                request_models=request_models,
+            )
+        for path in self.preflight_routes:
+            resources[path.lstrip("/")].add_method("OPTIONS", query, api_key_required=False)
+        # without a key: liveness (no dependency called), the API's own description, readable in a
+        # browser, and the widget's script; the health function serves the same resolver as the query
+        # function, at a fraction of its memory
+        for path in PUBLIC_ROUTES:
+            root.resource_for_path(path).add_method("GET", health, api_key_required=False)
+        root.resource_for_path("/health/detailed").add_method("GET", health, api_key_required=True)
 
     def _usage_plan(self, config: ApiConfig) -> None:
         self.api_key = self.api.add_api_key("ApiKey", description="RAG Explorer default API key")
@@ -200,32 +244,34 @@ class QueryApi(Construct):
         self.usage_plan.add_api_key(self.api_key)
 
     def _waf(self, config: ApiConfig) -> None:
-        self.web_acl: wafv2.CfnWebACL | None = None
-        if config.waf:
-            self.web_acl = self._web_acl()
-            wafv2.CfnWebACLAssociation(
+        self.web_acl = (
+            attach_web_acl(
                 self,
-                "WebAclAssociation",
-                resource_arn=self.api.deployment_stage.stage_arn,
-                web_acl_arn=self.web_acl.attr_arn,
+                stage=self.api.deployment_stage,
+                publishable_requests_per_ip=config.publishable_requests_per_ip,
             )
-        else:
+            if config.waf
+            else None
+        )
+        if self.web_acl is None:
             acknowledge(
                 self.api,
                 "AwsSolutions-APIG3",
-                "dev stage: no WAF web ACL (about 10 USD/month). Keyed callers are limited by the usage "
-                "plan, the keyless routes /health, /openapi.json and /docs by their own method throttling, "
-                "and the whole stage by stage throttling. The prod stage attaches one.",
+                "dev stage: no WAF web ACL (about 10 USD/month, a third of dev's idle cost). Keyed callers, "
+                "the help widget's publishable keys included, are limited by their usage plans (per-key "
+                "throttle and daily quota), the keyless routes by their own method throttling, the whole "
+                "stage by stage throttling; dev has no per-address limit. The prod stage attaches one.",
             )
 
     def _acknowledge_api(self) -> None:
         acknowledge(
             self.api,
             "AwsSolutions-APIG4",
-            "Callers of /query, /search and /health/detailed are identified by API key; the API serves "
-            "published documentation and has no end-user identity to authorize. /health, /openapi.json and "
-            "/docs are public on purpose: no key, so no usage plan; method throttling (and in prod the WAF's "
-            "per-IP rate rule) limits them.",
+            "Callers of /query, /search, /feedback and /health/detailed are identified by API key (a help "
+            "widget's publishable key can call only /query and /feedback: the functions check it); the API "
+            "serves published documentation and has no end-user identity to authorize. /health, "
+            "/openapi.json, /docs, the widget's script and the CORS preflights are public on purpose: no "
+            "key, so no usage plan; method throttling (and in prod the WAF's per-IP rate rules) limits them.",
         )
         acknowledge(
             self.api,
@@ -242,59 +288,3 @@ class QueryApi(Construct):
     @property
     def url(self) -> str:
         return self.api.url
-
-    @staticmethod
-    def _origin_header(origins: tuple[str, ...]) -> str:
-        return f"'{origins[0]}'" if len(origins) == 1 else "'*'"
-
-    def _web_acl(self) -> wafv2.CfnWebACL:
-        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-            return wafv2.CfnWebACL.VisibilityConfigProperty(
-                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
-            )
-
-        def managed(priority: int, name: str, excluded: tuple[str, ...] = ()) -> wafv2.CfnWebACL.RuleProperty:
-            return wafv2.CfnWebACL.RuleProperty(
-                name=name,
-                priority=priority,
-                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                        vendor_name="AWS",
-                        name=name,
-                        rule_action_overrides=[
-                            wafv2.CfnWebACL.RuleActionOverrideProperty(
-                                name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
-                            )
-                            for rule in excluded
-                        ]
-                        or None,
-                    )
-                ),
-                visibility_config=visibility(name),
-            )
-
-        return wafv2.CfnWebACL(
-            self,
-            "WebAcl",
-            scope="REGIONAL",
-            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=visibility("RagExplorerApi"),
-            rules=[
-                wafv2.CfnWebACL.RuleProperty(
-                    name="RateLimitPerIp",
-                    priority=0,
-                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                            limit=1000, aggregate_key_type="IP"
-                        )
-                    ),
-                    visibility_config=visibility("RateLimitPerIp"),
-                ),
-                managed(1, "AWSManagedRulesAmazonIpReputationList"),
-                # bodies may be up to 64 KiB (the API's own limit); the common set blocks those over 8 KiB
-                managed(2, "AWSManagedRulesCommonRuleSet", excluded=("SizeRestrictions_BODY",)),
-                managed(3, "AWSManagedRulesKnownBadInputsRuleSet"),
-            ],
-        )

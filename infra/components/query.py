@@ -1,5 +1,6 @@
-"""The functions behind the API: query (published behind the ``live`` alias), health, and the LLM secret
-that only the query function can read."""
+"""The functions behind the API: query (published behind the ``live`` alias), health, and the secrets
+that only the query function can read: the LLM keys, and (when a collection hands off to a webhook) the
+key that signs webhook tickets."""
 
 from __future__ import annotations
 
@@ -34,18 +35,23 @@ class QueryFunctions(Construct):
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
         placement: VpcPlacement | None = None,
+        webhook_secret: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.llm_secret = self._llm_secret(removal_policy)
+        self.webhook_secret = self._webhook_secret(removal_policy) if webhook_secret else None
+        secrets = {"RAG_EXPLORER_LLM_SECRET_ARN": self.llm_secret.secret_arn}
+        if self.webhook_secret is not None:
+            secrets["RAG_EXPLORER_WEBHOOK_SECRET_ARN"] = self.webhook_secret.secret_arn
         self.query = AppFunction(
             self,
             "Query",
             code=query_code,
             handler="handler.lambda_handler",
-            description="RAG Explorer query: POST /query, POST /search",
+            description="RAG Explorer query: POST /query, POST /search, POST /feedback, CORS preflights",
             memory_size=config.query_memory_mb,
             timeout=config.query_timeout,
-            environment={**environment, "RAG_EXPLORER_LLM_SECRET_ARN": self.llm_secret.secret_arn},
+            environment={**environment, **secrets},
             log_retention=log_retention,
             removal_policy=RemovalPolicy.DESTROY,
             placement=placement,
@@ -56,7 +62,7 @@ class QueryFunctions(Construct):
             code=health_code,
             handler="handler.lambda_handler",
             description="RAG Explorer health: GET /health, GET /health/detailed, GET /openapi.json, "
-            "GET /docs",
+            "GET /docs, GET /widget.js",
             memory_size=config.health_memory_mb,
             timeout=config.query_timeout,
             environment=environment,
@@ -68,7 +74,9 @@ class QueryFunctions(Construct):
         self.live = lambda_.Alias(
             self, "Live", alias_name=LIVE_ALIAS, version=self.query.function.current_version
         )
-        self._grant_secret_to_query_only()
+        for secret in (self.llm_secret, self.webhook_secret):
+            if secret is not None:
+                self._grant_to_query_only(secret)
 
     def _llm_secret(self, removal_policy: RemovalPolicy) -> secretsmanager.Secret:
         llm_secret = secretsmanager.Secret(
@@ -91,10 +99,31 @@ class QueryFunctions(Construct):
         )
         return llm_secret
 
-    def _grant_secret_to_query_only(self) -> None:
-        self.llm_secret.grant_read(self.query.role)
+    def _webhook_secret(self, removal_policy: RemovalPolicy) -> secretsmanager.Secret:
+        webhook_secret = secretsmanager.Secret(
+            self,
+            "WebhookSecret",
+            description="RAG Explorer: the key that signs webhook handoff tickets (HMAC-SHA256 in "
+            "X-RAG-Explorer-Signature); your webhook receiver verifies with the same value. Read by the "
+            "query function only",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True
+            ),
+            removal_policy=removal_policy,
+        )
+        acknowledge(
+            webhook_secret,
+            "AwsSolutions-SMG4",
+            "The webhook signing key is shared with the operator's ticket receiver, which must verify with "
+            "the new value from the moment it is used: a rotation function cannot update that receiver. "
+            "Rotate by hand (put-secret-value, update the receiver, redeploy the query function).",
+        )
+        return webhook_secret
+
+    def _grant_to_query_only(self, secret: secretsmanager.Secret) -> None:
+        secret.grant_read(self.query.role)
         # readable only by the query function: deny every other principal, whatever its IAM policies say
-        self.llm_secret.add_to_resource_policy(
+        secret.add_to_resource_policy(
             iam.PolicyStatement(
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],

@@ -1,5 +1,6 @@
-"""Stateless stack: everything that can be replaced at will — the ingestion flow, the functions, the API,
-the LLM secret, monitoring and the canary deployment. It composes constructs and grants access only."""
+"""Stateless stack: everything that can be replaced at will — the ingestion flow, the functions, the API
+(with the help widget's publishable keys), the secrets, monitoring and the canary deployment. It composes
+constructs and grants access only."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from infra.components.monitoring import CanaryDeployment, Monitoring, ServiceNam
 from infra.components.network import VpcPlacement
 from infra.components.query import QueryFunctions
 from infra.components.search import SearchAccess
-from infra.config import StageConfig
+from infra.components.site_keys import PublishableKeys
+from infra.config import StageConfig, output_id
 from infra.stacks.stateful import StatefulStack
 from shared.adapters.telemetry import NAMESPACE
 
@@ -50,6 +52,8 @@ class StatelessStack(Stack):
             if network and search.client_security_group
             else None
         )
+        # the help widget's keys first: the query and health functions' environment names them
+        self.site_keys = PublishableKeys(self, "SiteKeys", sites=config.widget.sites)
         ingestion, functions = self._functions(
             config=config, stateful=stateful, placement=placement, cache_dir=cache_dir
         )
@@ -63,6 +67,7 @@ class StatelessStack(Stack):
             config=config.api,
             log_retention=config.log_retention,
             removal_policy=config.removal_policy,
+            site_keys=self.site_keys,
         )
         monitoring = self._monitoring(
             config=config, stateful=stateful, ingestion=ingestion, functions=functions, api=api
@@ -74,7 +79,9 @@ class StatelessStack(Stack):
         self._outputs(ingestion=ingestion, functions=functions, api=api, monitoring=monitoring)
 
     @staticmethod
-    def _environment(stateful: StatefulStack, service: str) -> dict[str, str]:
+    def _environment(config: StageConfig, stateful: StatefulStack, service: str) -> dict[str, str]:
+        """What every function shares; the collections too (the ingest function files each object under
+        one and links its chunks with the collection's URL template)."""
         return {
             "RAG_EXPLORER_STORE": "opensearch",
             "RAG_EXPLORER_OPENSEARCH_URL": stateful.search.endpoint_url,
@@ -84,6 +91,15 @@ class StatelessStack(Stack):
             "RAG_EXPLORER_HOME": "/tmp/rag-explorer",  # noqa: S108 - Lambda's only writable folder
             "POWERTOOLS_SERVICE_NAME": service,
             "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+            "RAG_EXPLORER_COLLECTIONS": config.widget.collections_json(),
+        }
+
+    def _api_environment(self, config: StageConfig, stateful: StatefulStack, service: str) -> dict[str, str]:
+        """The query and health functions: the sites (which key ids are publishable), so that both refuse a
+        publishable key on the routes it may not call."""
+        return {
+            **self._environment(config, stateful, service),
+            "RAG_EXPLORER_SITES": self.site_keys.sites_environment(),
         }
 
     def _functions(
@@ -102,7 +118,7 @@ class StatelessStack(Stack):
             "Ingestion",
             document_bucket_name=stateful.documents.bucket.bucket_name,
             code=code("ingest"),
-            environment=self._environment(stateful, SERVICES.ingest),
+            environment=self._environment(config, stateful, SERVICES.ingest),
             config=config.functions,
             log_retention=config.log_retention,
             placement=placement,
@@ -112,13 +128,20 @@ class StatelessStack(Stack):
             "QueryFunctions",
             query_code=code("query"),
             health_code=code("health"),
-            environment=self._environment(stateful, SERVICES.query),
+            environment=self._api_environment(config, stateful, SERVICES.query),
             config=config.functions,
             log_retention=config.log_retention,
             removal_policy=config.removal_policy,
             placement=placement,
+            webhook_secret=config.widget.webhook,
         )
         functions.health.function.add_environment("POWERTOOLS_SERVICE_NAME", SERVICES.health)
+        # the interactions (questions, answers, feedback) are kept by the query function alone
+        query = functions.query.function
+        query.add_environment("RAG_EXPLORER_INTERACTIONS_TABLE", stateful.interactions.table_name)
+        query.add_environment(
+            "RAG_EXPLORER_INTERACTION_RETENTION_DAYS", str(config.widget.interaction_retention_days)
+        )
         return ingestion, functions
 
     def _grant_access(
@@ -129,6 +152,7 @@ class StatelessStack(Stack):
         documents.grant_read_documents(ingestion.function.role, policy_owner=ingestion.function)
         documents.grant_check_bucket(functions.health.role)
         documents.grant_check_bucket(functions.query.role)
+        stateful.interactions.grant_record(functions.query.role)
         search.grant_http_read_write(ingestion.function.role, policy_owner=ingestion.function)
         for fn in (functions.query, functions.health):
             search.grant_http_read(fn.role, policy_owner=fn)
@@ -178,7 +202,30 @@ class StatelessStack(Stack):
             value=f"aws apigateway get-api-key --api-key {api.api_key.key_id} --include-value "
             "--query value --output text",
         )
+        for name, key in self.site_keys.keys.items():
+            site_id = output_id(name)
+            CfnOutput(
+                self,
+                f"Site{site_id}KeyId",
+                value=key.key_id,
+                description=f"Help widget, site {name}: the id of its publishable key",
+            )
+            CfnOutput(
+                self,
+                f"Site{site_id}GetKeyCommand",
+                value=f"aws apigateway get-api-key --api-key {key.key_id} --include-value "
+                "--query value --output text",
+                description=f"Help widget, site {name}: prints the key for the script tag's data-key",
+            )
         CfnOutput(self, "LlmSecretArn", value=functions.llm_secret.secret_arn)
+        if functions.webhook_secret is not None:
+            CfnOutput(
+                self,
+                "WebhookSecretArn",
+                value=functions.webhook_secret.secret_arn,
+                description="Signs webhook handoff tickets; your receiver verifies with its value "
+                "(aws secretsmanager get-secret-value --secret-id ARN --query SecretString)",
+            )
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
         CfnOutput(self, "DeadLetterQueueUrl", value=ingestion.dead_letter_queue.queue_url)
         CfnOutput(

@@ -4,6 +4,7 @@ does for ``cdk synth``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from infra.application import build_stage
-from infra.config import stage_config
+from infra.config import StageConfig, WidgetConfig, collection, site, stage_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,11 +57,11 @@ class Synthesized:
         return dict(template.find_resources(resource_type))
 
 
-def synthesize(stage: str, outdir: Path, **context: Any) -> Synthesized:
+def synthesize(stage: str, outdir: Path, *, config: StageConfig | None = None, **context: Any) -> Synthesized:
     app = cdk.App(
         outdir=str(outdir), context={**cdk_json_context(), "aws:cdk:bundling-stacks": [], **context}
     )
-    built = build_stage(app, stage_config(stage))
+    built = build_stage(app, config or stage_config(stage))
     error = None
     try:
         app.synth()
@@ -88,6 +89,37 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 @pytest.fixture(scope="session")
 def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize("prod", tmp_path_factory.mktemp("cdk-prod"))
+
+
+def prod_with_sites() -> StageConfig:
+    """prod with two help-widget sites, collections with a form and a webhook handoff (so the webhook
+    secret), and the NAT gateway a webhook needs from the VPC."""
+    prod = stage_config("prod")
+    assert prod.network is not None
+    return dataclasses.replace(
+        prod,
+        network=dataclasses.replace(prod.network, nat_gateways=1),
+        widget=WidgetConfig(
+            sites=(
+                site("help-center", collection="help", origins=["https://help.example.com"]),
+                site("docs_site", origins=["https://docs.example.com", "https://www.example.com"]),
+            ),
+            collections={
+                "help": collection(
+                    url_template="https://help.example.com/{path}",
+                    handoff="webhook:https://hooks.example.com/tickets",
+                    prefix="help-center/",
+                ),
+                "default": collection(handoff="https://support.example.com/new?q={question}"),
+            },
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def widget(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The prod stage with sites and a webhook handoff (:func:`prod_with_sites`)."""
+    return synthesize("prod", tmp_path_factory.mktemp("cdk-widget"), config=prod_with_sites())
 
 
 @pytest.fixture(params=["dev", "prod"])

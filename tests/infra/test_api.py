@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from infra.components.api import CORS_ERROR_HEADERS
 from tests.infra.conftest import Synthesized
 
 
@@ -28,11 +29,16 @@ def methods(stage: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
 ROUTES = {
     ("/query", "POST"): True,
     ("/search", "POST"): True,
+    ("/feedback", "POST"): True,
     ("/health", "GET"): False,
     ("/health/detailed", "GET"): True,
     ("/openapi.json", "GET"): False,
     ("/docs", "GET"): False,
+    ("/widget.js", "GET"): False,
+    ("/widget/{file}", "GET"): False,
 }
+# the help widget's CORS preflights: only in a stage with sites (dev's placeholder site; prod has none)
+PREFLIGHTS = {("/query", "OPTIONS"), ("/feedback", "OPTIONS")}
 
 
 def test_routes_and_api_key_requirements(stage: Synthesized) -> None:
@@ -46,10 +52,10 @@ def test_routes_and_api_key_requirements(stage: Synthesized) -> None:
 def test_query_routes_invoke_the_live_alias_and_the_rest_the_health_function(stage: Synthesized) -> None:
     found = methods(stage)
     (alias_id,) = stage.resources(stage.stateless, "AWS::Lambda::Alias")
-    for route in (("/query", "POST"), ("/search", "POST")):
+    for route in (("/query", "POST"), ("/search", "POST"), ("/feedback", "POST")):
         assert alias_id in json.dumps(found[route]["Integration"]["Uri"]), route
-    # /docs and /openapi.json too: the small health function serves the same resolver
-    health_routes = ("/health", "/health/detailed", "/openapi.json", "/docs")
+    # /docs, /openapi.json and the widget's script too: the small health function serves the same resolver
+    health_routes = ("/health", "/health/detailed", "/openapi.json", "/docs", "/widget.js", "/widget/{file}")
     for route in ((path, "GET") for path in health_routes):
         uri = json.dumps(found[route]["Integration"]["Uri"])
         assert "QueryFunctionsHealthFunction" in uri, route
@@ -66,17 +72,29 @@ def test_post_bodies_are_validated(stage: Synthesized) -> None:
     required = {
         m["Properties"]["Schema"]["title"]: m["Properties"]["Schema"]["required"] for m in models.values()
     }
-    assert required == {"QueryRequest": ["question"], "SearchRequest": ["query"]}
-    for route in (("/query", "POST"), ("/search", "POST")):
+    assert required == {
+        "QueryRequest": ["question"],
+        "SearchRequest": ["query"],
+        "FeedbackRequest": ["interaction_id"],
+    }
+    for route in (("/query", "POST"), ("/search", "POST"), ("/feedback", "POST")):
         assert found[route]["RequestValidatorId"] == {"Ref": validator_id}
         assert "application/json" in found[route]["RequestModels"]
 
 
-def test_gateway_schemas_agree_with_the_pydantic_models() -> None:
+def test_gateway_schemas_agree_with_the_pydantic_models(dev: Synthesized) -> None:
+    from shared.feedback import INTERACTION_ID_PATTERN, FeedbackRequest
     from shared.models import QueryRequest, SearchRequest
 
     assert QueryRequest.model_fields["question"].is_required()
     assert SearchRequest.model_fields["query"].is_required()
+    assert FeedbackRequest.model_fields["interaction_id"].is_required()
+    (feedback,) = (
+        m["Properties"]["Schema"]
+        for m in dev.resources(dev.stateless, "AWS::ApiGateway::Model").values()
+        if m["Properties"]["Schema"]["title"] == "FeedbackRequest"
+    )
+    assert feedback["properties"]["interaction_id"]["pattern"] == INTERACTION_ID_PATTERN
 
 
 def test_validation_errors_use_the_api_error_model(stage: Synthesized) -> None:
@@ -90,8 +108,27 @@ def test_validation_errors_use_the_api_error_model(stage: Synthesized) -> None:
     assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
 
 
+def test_gateway_errors_are_readable_cross_origin(stage: Synthesized) -> None:
+    """A missing key (403), a throttle or quota (429), an invalid body (422) and a 5xx made by API Gateway
+    itself carry CORS headers: the caller's Origin echoed, with Vary: Origin, so that the widget can show
+    why. (They hold no data.)"""
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in stage.resources(stage.stateless, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    expected = {f"gatewayresponse.header.{name}": value for name, value in CORS_ERROR_HEADERS.items()}
+    assert expected["gatewayresponse.header.Access-Control-Allow-Origin"] == "method.request.header.Origin"
+    assert expected["gatewayresponse.header.Vary"] == "'Origin'"
+    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX", "BAD_REQUEST_BODY"):
+        assert responses[response_type]["ResponseParameters"] == expected, response_type
+
+
 def test_usage_plan_throttles_and_caps_the_key(stage: Synthesized) -> None:
-    (plan,) = stage.resources(stage.stateless, "AWS::ApiGateway::UsagePlan").values()
+    (plan,) = (
+        p
+        for p in stage.resources(stage.stateless, "AWS::ApiGateway::UsagePlan").values()
+        if p["Properties"]["Description"] == "RAG Explorer default usage plan"
+    )
     props = plan["Properties"]
     assert props["Throttle"] == (
         {"RateLimit": 20, "BurstLimit": 40} if stage.stage == "dev" else {"RateLimit": 50, "BurstLimit": 100}
@@ -99,8 +136,8 @@ def test_usage_plan_throttles_and_caps_the_key(stage: Synthesized) -> None:
     assert props["Quota"]["Period"] == "DAY" and props["Quota"]["Limit"] > 0
     assert len(props["ApiStages"]) == 1
     assert stage.resources(stage.stateless, "AWS::ApiGateway::UsagePlanKey")
-    (key,) = stage.resources(stage.stateless, "AWS::ApiGateway::ApiKey").values()
-    assert "Name" not in key["Properties"]  # no physical names
+    keys = stage.resources(stage.stateless, "AWS::ApiGateway::ApiKey").values()
+    assert all("Name" not in key["Properties"] for key in keys)  # no physical names
 
 
 def test_stage_has_access_logs_tracing_and_throttling(stage: Synthesized) -> None:
@@ -116,15 +153,19 @@ def test_stage_has_access_logs_tracing_and_throttling(stage: Synthesized) -> Non
 
 
 def test_keyless_routes_have_their_own_method_throttle(stage: Synthesized) -> None:
-    """/health, /openapi.json and /docs are outside the usage plan: each is throttled on its own, well
-    below the stage limit, so that unauthenticated traffic cannot use up what keyed callers share."""
+    """/health, /openapi.json, /docs, the widget's script and the preflights are outside the usage plans:
+    each is throttled on its own, well below the stage limit, so that unauthenticated traffic cannot use up
+    what keyed callers share."""
     (api_stage,) = stage.resources(stage.stateless, "AWS::ApiGateway::Stage").values()
     settings = {(s["ResourcePath"], s["HttpMethod"]): s for s in api_stage["Properties"]["MethodSettings"]}
     stage_wide = settings.pop(("/*", "*"))
     rate, burst = (5, 10) if stage.stage == "dev" else (10, 20)
     # a method setting's path is "/" and the resource path with its slashes escaped as ~1
-    keyless = {("/" + path.replace("/", "~1"), method) for (path, method), key in ROUTES.items() if not key}
-    assert keyless == {("/~1health", "GET"), ("/~1openapi.json", "GET"), ("/~1docs", "GET")}
+    routes = {route for route, key in ROUTES.items() if not key}
+    if stage.stage == "dev":
+        routes |= PREFLIGHTS
+    keyless = {("/" + path.replace("/", "~1"), method) for (path, method) in routes}
+    assert ("/~1widget~1{file}", "GET") in keyless and len(keyless) == (7 if stage.stage == "dev" else 5)
     assert set(settings) == keyless
     for route, method_settings in settings.items():
         assert method_settings["ThrottlingRateLimit"] == rate, route
@@ -135,10 +176,21 @@ def test_keyless_routes_have_their_own_method_throttle(stage: Synthesized) -> No
         assert method_settings["MetricsEnabled"] is True, route
 
 
-def test_cors_only_where_configured(dev: Synthesized, prod: Synthesized) -> None:
-    dev_options = [k for k in methods(dev) if k[1] == "OPTIONS"]
-    assert ("/query", "OPTIONS") in dev_options
-    assert not [k for k in methods(prod) if k[1] == "OPTIONS"]
+def test_preflights_go_to_the_query_function_without_a_key_where_there_are_sites(
+    dev: Synthesized, prod: Synthesized, widget: Synthesized
+) -> None:
+    """The query function answers the widget's preflights itself (for the origins its sites list); API
+    Gateway has no CORS configuration of its own (no mock OPTIONS on other routes)."""
+    assert not [k for k in methods(prod) if k[1] == "OPTIONS"]  # prod has no site by default
+    for stage in (dev, widget):
+        found = methods(stage)
+        (alias_id,) = stage.resources(stage.stateless, "AWS::Lambda::Alias")
+        assert {k for k in found if k[1] == "OPTIONS"} == PREFLIGHTS
+        for route in PREFLIGHTS:
+            props = found[route]
+            assert props.get("ApiKeyRequired", False) is False and props["AuthorizationType"] == "NONE"
+            assert props["Integration"]["Type"] == "AWS_PROXY"
+            assert alias_id in json.dumps(props["Integration"]["Uri"]), route
 
 
 def test_waf_protects_the_prod_stage_only(dev: Synthesized, prod: Synthesized) -> None:
@@ -147,13 +199,49 @@ def test_waf_protects_the_prod_stage_only(dev: Synthesized, prod: Synthesized) -
     props = acl["Properties"]
     assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
     rules = {r["Name"] for r in props["Rules"]}
-    assert {"RateLimitPerIp", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= rules
+    assert {
+        "RateLimitPerIp",
+        "WidgetRateLimitPerIp",
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+    } <= rules
+    assert len({r["Priority"] for r in props["Rules"]}) == len(props["Rules"])
     (association,) = prod.resources(prod.stateless, "AWS::WAFv2::WebACLAssociation").values()
     assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
     assert "DeploymentStage" in json.dumps(association["Properties"]["ResourceArn"])
 
 
+def test_waf_limits_each_address_on_the_widget_routes(prod: Synthesized) -> None:
+    """A rate-based rule per client address, scoped to /query and /feedback (URL-decoded, lower-cased),
+    blocks with a 429 in the error model that a page on any origin can read."""
+    from infra.config import stage_config
+
+    (acl,) = prod.resources(prod.stateless, "AWS::WAFv2::WebACL").values()
+    props = acl["Properties"]
+    rules = {r["Name"]: r for r in props["Rules"]}
+    rule = rules["WidgetRateLimitPerIp"]
+    statement = rule["Statement"]["RateBasedStatement"]
+    assert statement["AggregateKeyType"] == "IP" and statement["EvaluationWindowSec"] == 300
+    assert statement["Limit"] == stage_config("prod").api.publishable_requests_per_ip
+    assert statement["Limit"] < rules["RateLimitPerIp"]["Statement"]["RateBasedStatement"]["Limit"]
+    matches = [s["ByteMatchStatement"] for s in statement["ScopeDownStatement"]["OrStatement"]["Statements"]]
+    assert {m["SearchString"] for m in matches} == {"/query", "/feedback"}
+    for match in matches:
+        assert match["FieldToMatch"] == {"UriPath": {}} and match["PositionalConstraint"] == "CONTAINS"
+        assert [t["Type"] for t in match["TextTransformations"]] == ["URL_DECODE", "LOWERCASE"]
+    for name in ("WidgetRateLimitPerIp", "RateLimitPerIp"):
+        response = rules[name]["Action"]["Block"]["CustomResponse"]
+        assert response["ResponseCode"] == 429
+        headers = {h["Name"]: h["Value"] for h in response["ResponseHeaders"]}
+        assert headers["Access-Control-Allow-Origin"] == "*" and int(headers["Retry-After"]) > 0
+        body = props["CustomResponseBodies"][response["CustomResponseBodyKey"]]
+        assert body["ContentType"] == "APPLICATION_JSON"
+        assert json.loads(body["Content"])["error"] == "too_many_requests"
+
+
 def test_outputs_tell_how_to_call_the_api(stage: Synthesized) -> None:
     outputs = stage.stateless.to_json()["Outputs"]
     assert {"ApiUrl", "ApiKeyId", "GetApiKeyCommand", "DashboardUrl", "AlarmTopicArn"} <= set(outputs)
-    assert "DocumentBucketName" in stage.stateful.to_json()["Outputs"]
+    assert {"DocumentBucketName", "InteractionsTableName"} <= set(stage.stateful.to_json()["Outputs"])
+    site_outputs = {name for name in outputs if name.startswith("Site")}
+    assert site_outputs == ({"SiteDocsKeyId", "SiteDocsGetKeyCommand"} if stage.stage == "dev" else set())

@@ -57,6 +57,9 @@ def test_no_physical_names(stage: Synthesized) -> None:
         "AWS::CloudWatch::Alarm": "AlarmName",
         "AWS::CloudWatch::Dashboard": "DashboardName",
         "AWS::ApiGateway::RestApi": "Name",
+        "AWS::ApiGateway::ApiKey": "Name",
+        "AWS::ApiGateway::UsagePlan": "UsagePlanName",
+        "AWS::DynamoDB::Table": "TableName",
     }
     for template in (stage.stateful, stage.stateless):
         for resource_type, prop in named.items():
@@ -69,8 +72,9 @@ def test_no_physical_names(stage: Synthesized) -> None:
 def test_stacks_are_split_by_state(stage: Synthesized) -> None:
     stateful = {r["Type"] for r in stage.stateful.to_json()["Resources"].values()}
     stateless = {r["Type"] for r in stage.stateless.to_json()["Resources"].values()}
-    assert {"AWS::S3::Bucket", "AWS::OpenSearchService::Domain"} <= stateful
-    assert not {"AWS::S3::Bucket", "AWS::OpenSearchService::Domain"} & stateless
+    data = {"AWS::S3::Bucket", "AWS::OpenSearchService::Domain", "AWS::DynamoDB::Table"}
+    assert data <= stateful
+    assert not data & stateless
     assert {"AWS::SQS::Queue", "AWS::ApiGateway::RestApi", "AWS::SecretsManager::Secret"} <= stateless
     assert not {"AWS::SQS::Queue", "AWS::ApiGateway::RestApi", "AWS::SecretsManager::Secret"} & stateful
 
