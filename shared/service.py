@@ -6,6 +6,7 @@ Everything heavy (embedder weights, the store client) is built lazily, once, on 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from shared.embeddings.base import Embedder
 from shared.errors import RagExplorerError
 from shared.ingest import Ingestor, ProgressCallback
 from shared.models import (
+    DEFAULT_COLLECTION,
     AskResponse,
     Chunk,
     IngestSummary,
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from shared.observability import MetricsSink
 from shared.settings import Settings
 from shared.stores.base import VectorStore
+
+#: The collection the current question is held to (None: all), for the answerer's vocabulary lookup.
+_ASKED_COLLECTION: ContextVar[str | None] = ContextVar("asked_collection", default=None)
 
 
 class InvalidRequestError(RagExplorerError):
@@ -101,8 +106,13 @@ class RagService:
             self.embedder,
             max_sentences=s.max_answer_sentences,
             threshold=s.confidence_threshold,
-            vocabulary=self.store.term_counts,
+            vocabulary=self._vocabulary,
         )
+
+    def _vocabulary(self, terms: Sequence[str]) -> dict[str, int]:
+        """The store's term counts within the collection being asked (see :meth:`ask`): whether a word is
+        used elsewhere in the index is no business of a question held to one collection."""
+        return self.store.term_counts(terms, _ASKED_COLLECTION.get())
 
     @cached_property
     def answerer(self) -> Answerer:
@@ -170,8 +180,15 @@ class RagService:
         prune: bool = False,
         on_file: ProgressCallback | None = None,
         files: Sequence[Path] | None = None,
+        collection: str = DEFAULT_COLLECTION,
     ) -> IngestSummary:
-        return self.ingestor.ingest_paths(paths, prune=prune, on_file=on_file, files=files)
+        """Index ``paths`` into ``collection``, its chunks linked by the collection's ``url_template``."""
+        from shared.ingest import Placement
+
+        placement = Placement(collection, self.settings.collection(collection).url_template)
+        return self.ingestor.ingest_paths(
+            paths, prune=prune, on_file=on_file, files=files, placement=placement
+        )
 
     def remove(self, paths: Sequence[Path]) -> RemoveSummary:
         return self.ingestor.remove_paths(paths)
@@ -199,7 +216,11 @@ class RagService:
     ) -> AskResponse:
         question = self._check_text(question, "question")
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
-        response = self.answerer.answer(question, retrieved, threshold=confidence_threshold)
+        scope = _ASKED_COLLECTION.set(filters.collection if filters else None)
+        try:
+            response = self.answerer.answer(question, retrieved, threshold=confidence_threshold)
+        finally:
+            _ASKED_COLLECTION.reset(scope)
         return self._escalate(response, filters)
 
     def ask_stream(
@@ -213,8 +234,12 @@ class RagService:
         """Like :meth:`ask`, but yields the generated text as it arrives, then the verified response."""
         question = self._check_text(question, "question")
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
-        for item in self.answerer.stream(question, retrieved, threshold=confidence_threshold):
-            yield item if isinstance(item, str) else self._escalate(item, filters)
+        scope = _ASKED_COLLECTION.set(filters.collection if filters else None)
+        try:
+            for item in self.answerer.stream(question, retrieved, threshold=confidence_threshold):
+                yield item if isinstance(item, str) else self._escalate(item, filters)
+        finally:
+            _ASKED_COLLECTION.reset(scope)
 
     def _escalate(self, response: AskResponse, filters: SearchFilter | None) -> AskResponse:
         if response.decision == "refuse":

@@ -64,11 +64,9 @@ def ingest(
     Unchanged files are skipped; changed files replace their old chunks. A file that cannot be read is
     reported and the rest of the batch goes on.
     """
-    from shared.ingest import Placement
     from shared.loaders import iter_files
 
     service = state.local_only("ingest")
-    placement = Placement(collection, state.settings().collection(collection).url_template)
     files = list(iter_files(paths))
     with state.writing("ingest", wait=wait), user_errors():
         service.embedder  # noqa: B018 - load the model before the progress bar starts
@@ -80,12 +78,12 @@ def ingest(
             show_pos=True,
             item_show_func=lambda p: printable(p.name) if p else "",
         ) as bar:
-            summary = service.ingestor.ingest_paths(
+            summary = service.ingest(
                 list(paths),
                 prune=prune,
                 files=files,
                 on_file=lambda p, _r: bar.update(1, p),
-                placement=placement,
+                collection=collection,
             )
     if as_json:
         emit(summary)

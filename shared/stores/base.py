@@ -46,9 +46,9 @@ class VectorStore(Protocol):
         """Best chunks by BM25."""
         ...
 
-    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many indexed chunks contain each term, as the lexical leg analyses it (0: the
-        documentation never uses the word). Always in step with ingest and removal."""
+    def term_counts(self, terms: Sequence[str], collection: str | None = None) -> dict[str, int]:
+        """How many indexed chunks (of ``collection``, else of all) contain each term, as the lexical leg
+        analyses it (0: the documentation never uses the word). Always in step with ingest and removal."""
         ...
 
     def count_chunks(self) -> int: ...

@@ -319,9 +319,9 @@ class ChromaStore:
             if self._lexical.ids[r] in chunks
         ]
 
-    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+    def term_counts(self, terms: Sequence[str], collection: str | None = None) -> dict[str, int]:
         self.flush()
-        return self._lexical.term_counts(terms)
+        return self._lexical.term_counts(terms, collection)
 
     def count_chunks(self) -> int:
         return int(self._col.count())

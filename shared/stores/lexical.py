@@ -91,12 +91,15 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0.0]
 
-    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many indexed chunks contain each term (analysed as the lexical leg analyses text: a term
-        counts as found when its stem is in the index). Stop words and empty terms count as found."""
+    def term_counts(self, terms: Sequence[str], collection: str | None = None) -> dict[str, int]:
+        """How many indexed chunks (of ``collection``, else all) contain each term (analysed as the
+        lexical leg analyses text: a term counts as found when its stem is in the index). Stop words and
+        empty terms count as found."""
         counts: dict[str, int] = {}
         vocab = self._bm25.vocab_dict if self._bm25 is not None else {}
         indptr = self._bm25.scores["indptr"] if self._bm25 is not None else None
+        if collection is not None and self._bm25 is not None:
+            return self._collection_counts(terms, collection)
         for term in terms:
             tokens = lexical_tokens(term)
             if not tokens:
@@ -108,6 +111,29 @@ class LexicalIndex:
                 counts[term] = 0
             else:
                 counts[term] = min(int(indptr[i + 1] - indptr[i]) for i in found if i is not None)
+        return counts
+
+    def _collection_counts(self, terms: Sequence[str], collection: str) -> dict[str, int]:
+        """:meth:`term_counts` within one collection: the chunks holding a token, from the index's
+        column for it, counted where the chunk belongs to ``collection``."""
+        assert self._bm25 is not None
+        vocab, scores = self._bm25.vocab_dict, self._bm25.scores
+        member = np.array([c == collection for c in self.collections], dtype=bool)
+        counts: dict[str, int] = {}
+        for term in terms:
+            tokens = lexical_tokens(term)
+            if not tokens:
+                counts[term] = int(member.sum())
+                continue
+            found = [vocab.get(t) for t in tokens]
+            if any(i is None for i in found):
+                counts[term] = 0
+                continue
+            counts[term] = min(
+                int(member[scores["indices"][scores["indptr"][i] : scores["indptr"][i + 1]]].sum())
+                for i in found
+                if i is not None
+            )
         return counts
 
     # ------------------------------------------------------------------ persistence

@@ -83,9 +83,9 @@ class MemoryStore:
             for row, score in self._lexical.search(query, k, allowed)
         ]
 
-    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+    def term_counts(self, terms: Sequence[str], collection: str | None = None) -> dict[str, int]:
         self.flush()
-        return self._lexical.term_counts(terms)
+        return self._lexical.term_counts(terms, collection)
 
     def count_chunks(self) -> int:
         return len(self._chunks)

@@ -527,14 +527,14 @@ class OpenSearchStore:
         hits = self._hits(match_query(query, k, filters), "BM25 search")
         return [ScoredChunk(chunk=self._chunk(h["_source"]), score=float(h["_score"])) for h in hits[:k]]
 
-    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+    def term_counts(self, terms: Sequence[str], collection: str | None = None) -> dict[str, int]:
         terms = list(dict.fromkeys(terms))
         if not terms:
             return {}
         if not self._read_own_writes():
             return dict.fromkeys(terms, 0)
         with self._backend("vocabulary lookup"):
-            resp = self.client.search(index=self.index, body=term_counts_query(terms))
+            resp = self.client.search(index=self.index, body=term_counts_query(terms, collection))
         buckets = resp.get("aggregations", {}).get("terms", {}).get("buckets", {})
         return {term: int(buckets.get(f"t{i}", {}).get("doc_count", 0)) for i, term in enumerate(terms)}
 

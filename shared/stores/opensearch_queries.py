@@ -140,7 +140,7 @@ def match_query(query: str, k: int, filters: SearchFilter | None = None) -> dict
     return {"size": k, "_source": {"excludes": HIT_SOURCE_EXCLUDES}, "query": {"bool": boolean}}
 
 
-def term_counts_query(terms: Sequence[str]) -> dict[str, Any]:
+def term_counts_query(terms: Sequence[str], collection: str | None = None) -> dict[str, Any]:
     """How many chunks hold each term, in one request: a ``filters`` aggregation with one bucket per term.
 
     ``text`` is analysed by the ``standard`` analyzer (no stemming), so a term matches as the word itself
@@ -154,4 +154,5 @@ def term_counts_query(terms: Sequence[str]) -> dict[str, Any]:
         should: list[dict[str, Any]] = [{"match": {"text": {"query": word}}}]
         should += [{"prefix": {"text": {"value": stem}}} for stem in stems if stem != word]
         buckets[f"t{i}"] = {"bool": {"should": should, "minimum_should_match": 1}}
-    return {"size": 0, "query": {"match_all": {}}, "aggs": {"terms": {"filters": {"filters": buckets}}}}
+    query = collection_clause(collection) if collection is not None else {"match_all": {}}
+    return {"size": 0, "query": query, "aggs": {"terms": {"filters": {"filters": buckets}}}}
