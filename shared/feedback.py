@@ -49,6 +49,7 @@ class HandoffResult(_Model):
 
 class FeedbackResponse(_Model):
     interaction_id: str
+    decision: Literal["answer", "refuse"] = Field(description="What the rated interaction was.")
     helpful: bool | None = None
     comment_saved: bool = False
     handoff: HandoffResult | None = None

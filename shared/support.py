@@ -123,6 +123,7 @@ class SupportDesk:
         self._put(interaction)
         return FeedbackResponse(
             interaction_id=interaction.interaction_id,
+            decision=interaction.decision,
             helpful=interaction.helpful,
             comment_saved=bool(request.comment),
             handoff=result,

@@ -46,7 +46,7 @@ class FakeTickets:
         self.sent.append((url, ticket))
 
 
-def make(**settings: Any) -> tuple[Any, MemoryInteractionStore, FakeTickets]:
+def make(metrics: Any = None, **settings: Any) -> tuple[Any, MemoryInteractionStore, FakeTickets]:
     emb = HashingEmbedder(256)
     store = MemoryStore(dimension=256, lexical_text=embedding_text)
     chunks = [
@@ -86,7 +86,7 @@ def make(**settings: Any) -> tuple[Any, MemoryInteractionStore, FakeTickets]:
     }
     service = RagService(Settings(**config), embedder=emb, store=store)
     interactions, tickets = MemoryInteractionStore(), FakeTickets()
-    app = create_app(service, desk=SupportDesk(service.settings, interactions, tickets))
+    app = create_app(service, metrics=metrics, desk=SupportDesk(service.settings, interactions, tickets))
     return app, interactions, tickets
 
 
@@ -324,3 +324,19 @@ def test_analytics_for_secret_keys_only(lambda_context: Any) -> None:
     for path in ("/analytics/summary", "/analytics/gaps"):
         status, body = analytics(app, lambda_context, path, {}, SITE["key_id"])
         assert_error(status, body, 403, "forbidden")
+
+
+def test_feedback_and_handoff_metrics(lambda_context: Any) -> None:
+    from tests.unit.test_http_api import RecordingMetrics
+
+    metrics = RecordingMetrics()
+    app, _, _ = make(metrics)
+    refused = ask(app, lambda_context, "Can I pay by cheque?")
+    answered = ask(app, lambda_context)
+    feedback(app, lambda_context, {"interaction_id": answered.interaction_id, "helpful": False})
+    status, data = feedback(app, lambda_context, {"interaction_id": refused.interaction_id, "handoff": True})
+    assert status == 200 and data["decision"] == "refuse"
+    assert ("Refused", 1, {}) in metrics.points and ("Answered", 1, {}) in metrics.points
+    assert ("Feedback", 1, {"Rating": "not_helpful"}) in metrics.points
+    assert ("Handoff", 1, {"Kind": "form", "Decision": "refuse"}) in metrics.points
+    assert sum(1 for p in metrics.points if p[0] == "Feedback") == 1  # a handoff alone is not a rating

@@ -32,11 +32,10 @@ def feedback_router(ctx: ApiContext) -> Router:
     )
     def feedback(request: Annotated[FeedbackRequest, Body()]) -> FeedbackResponse:
         result = ctx.desk.feedback(request, site=ctx.site())
-        ctx.sink.count(
-            "Feedback", Rating={True: "helpful", False: "not_helpful", None: "none"}[request.helpful]
-        )
-        if result.handoff is not None:
-            ctx.sink.count("Handoff", Kind=result.handoff.kind)
+        if request.helpful is not None:
+            ctx.sink.count("Feedback", Rating="helpful" if request.helpful else "not_helpful")
+        if result.handoff is not None:  # after an answer or a refusal: the dashboard's deflection estimate
+            ctx.sink.count("Handoff", Kind=result.handoff.kind, Decision=result.decision)
         return result
 
     for path in CORS_ROUTES:
