@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -31,6 +31,8 @@ PUBLIC_ROUTES = ("/health", "/openapi.json", "/docs", "/widget.js", "/widget/{fi
 # the help widget's CORS preflights (a browser sends them without the key): to the query function, which
 # answers for the origins its sites list; throttled like the public routes. Only when the stage has sites.
 PREFLIGHT_ROUTES = ("/query", "/feedback")
+# responses at least this large are gzipped for clients that send Accept-Encoding: gzip
+MIN_COMPRESSION_BYTES = 1024
 
 # API Gateway checks only the shape the functions rely on; every field is validated again (with the
 # HTTP API's own 422 error body) by the pydantic models in shared/models.py.
@@ -134,6 +136,8 @@ class QueryApi(Construct):
             description="RAG Explorer: cited answers from your documentation",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             api_key_source_type=apigw.ApiKeySourceType.HEADER,
+            # gzip for clients that accept it: the widget's script (about a third of its size) and answers
+            min_compression_size=Size.bytes(MIN_COMPRESSION_BYTES),
             # the account-level role API Gateway needs to write logs (kept when the stack is deleted)
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
