@@ -399,3 +399,58 @@ def test_widget_script_is_part_of_the_bundle_and_its_hash(tmp_path: Path) -> Non
         packaged = asset / WIDGET_JS.relative_to(ROOT)
         assert packaged.read_bytes() == WIDGET_JS.read_bytes(), name
     assert WIDGET_JS in set(_files(ROOT / "shared"))
+
+
+# --- the environment drives the functions' resolver ------------------------------------------------------
+
+
+def rest_event(method: str, path: str, headers: dict[str, str], key_id: str | None = None) -> dict[str, Any]:
+    """An API Gateway REST proxy event, as the stage's routes send it."""
+    return {
+        "httpMethod": method,
+        "path": path,
+        "resource": path,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": "r1", "stage": "v1", "identity": {"apiKeyId": key_id}},
+    }
+
+
+class _Context:
+    function_name = "probe"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:probe"
+    aws_request_id = "r1"
+
+
+@pytest.mark.parametrize("prefix", [QUERY, HEALTH])
+def test_functions_answer_preflights_and_refuse_the_site_key_elsewhere(
+    dev: Synthesized, prefix: str, tmp_path: Path
+) -> None:
+    """Built from the environment the CDK app gives a function, the app's resolver answers the preflight of
+    the site's origin (API Gateway routes it there without a key) and refuses the site's key on a route a
+    publishable key may not call, identified by the key id API Gateway passes."""
+    from shared.adapters.http_api import create_app
+    from shared.service import RagService
+
+    (key_logical_id,) = site_keys(dev)
+    ids = {key_logical_id: "k1d2e3f4g5"}
+    variables = {name: resolve(value, ids) for name, value in env(dev, prefix).items()}
+    settings = load_settings(env={**variables, "RAG_EXPLORER_HOME": str(tmp_path)})
+    app = create_app(RagService(settings))
+
+    def call(event: dict[str, Any]) -> tuple[int, dict[str, list[str]]]:
+        response = app.resolve(event, _Context())
+        return response["statusCode"], dict(response.get("multiValueHeaders") or {})
+
+    origin = {"Origin": "http://localhost:8000", "Access-Control-Request-Method": "POST"}
+    status, headers = call(rest_event("OPTIONS", "/query", origin))
+    assert status == 204 and headers["Access-Control-Allow-Origin"] == ["http://localhost:8000"]
+    status, _ = call(rest_event("OPTIONS", "/feedback", {"Origin": "https://elsewhere.example"}))
+    assert status == 403
+    status, _ = call(rest_event("GET", "/health/detailed", {}, key_id="k1d2e3f4g5"))
+    assert status == 403
+    status, headers = call(rest_event("GET", "/widget.js", {}))
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == ["*"]
