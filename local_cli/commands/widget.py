@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from urllib.parse import urlsplit
 
 import click
 
-from local_cli.output import UserError
+from local_cli.output import UserError, echo
 
 
 def snippet(api: str, key: str | None) -> dict[str, str | None]:
@@ -33,19 +34,22 @@ def _check_api(api: str) -> str:
 
 
 def _check_key(key: str | None) -> str | None:
+    """A publishable key: ``pk_...`` (``sites`` of `serve`), or the bare 20-128 character value API
+    Gateway generates for a site's key in AWS. A key that says it is secret (``sk_``/``sk-``) is refused."""
     if key is None:
         return None
-    from pydantic import ValidationError
-
-    from shared.sites import Site
-
-    try:
-        Site(name="snippet", key=key)
-    except ValidationError:
+    if key.lower().startswith(("sk_", "sk-")) or not re.fullmatch(r"[A-Za-z0-9_-]{8,128}", key):
         raise UserError(
-            "--key must be a publishable key (pk_ then 8-128 letters, digits, _ or -); never put a "
-            "secret key in a page"
-        ) from None
+            "--key must be a publishable key (pk_ then 8-128 letters, digits, _ or -, or the value of a "
+            "site's key in AWS); never put a secret key in a page"
+        )
+    if not key.startswith("pk_"):
+        if not re.fullmatch(r"[A-Za-z0-9]{20,128}", key):
+            raise UserError("--key must be a publishable key: pk_... locally, or a site's key value in AWS")
+        echo(
+            "note: --key is not pk_...: make sure it is a site's key (Site<Name>KeyId), not a secret one",
+            err=True,
+        )
     return key
 
 
@@ -60,7 +64,8 @@ def _check_key(key: str | None) -> str | None:
 @click.option(
     "--key",
     envvar="RAG_EXPLORER_WIDGET_KEY",
-    help="The site's publishable key, pk_... [env RAG_EXPLORER_WIDGET_KEY].",
+    help="The site's publishable key: pk_... for `serve`, the site key's value in AWS "
+    "[env RAG_EXPLORER_WIDGET_KEY].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document: src, integrity, key, html.")
 def widget_snippet(api: str, key: str | None, as_json: bool) -> None:

@@ -69,6 +69,12 @@ def test_snippet_refuses_a_secret_key_and_a_bad_api_url() -> None:
     )
     assert secret.exit_code == 1 and "publishable key" in secret.output
     assert "sk-live" not in secret.output
+    aws = runner.invoke(
+        cli, ["widget-snippet", "--api", "https://x.example/v1", "--key", "Rk3rT0gs9L4Ef5wXyZ1aB2cD"]
+    )
+    assert (
+        aws.exit_code == 0 and 'data-key="Rk3rT0gs9L4Ef5wXyZ1aB2cD"' in aws.stdout
+    )  # AWS-generated site key
     for api in ("ftp://x.example", "https://x.example/?a=1", "not a url"):
         bad = runner.invoke(cli, ["widget-snippet", "--api", api])
         assert bad.exit_code == 1 and "--api" in bad.output
