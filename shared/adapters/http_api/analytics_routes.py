@@ -21,6 +21,9 @@ from shared.gaps import GapsReport
 from shared.models import COLLECTION_PATTERN, SearchFilter, SearchHit
 
 SINCE = "Start of the period, an RFC 3339 date-time (default: 7 days ago; never before the retention period)."
+#: Distinct gap questions one API request clusters (the CLI on a local home takes up to 4,000): embedding
+#: them must fit well within API Gateway's 29 s (about 10 s on the query function for 1,500).
+API_MAX_GAP_QUESTIONS = 1500
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 UNTIL = "End of the period, an RFC 3339 date-time (default: now)."
 
@@ -83,6 +86,7 @@ def analytics_router(ctx: ApiContext) -> Router:
             since=_iso(since) or "7d",
             until=_iso(until, end=True),
             collection=collection,
+            max_questions=API_MAX_GAP_QUESTIONS,
         )
 
     ctx.register("GET", "/analytics/summary", "/analytics/gaps")
