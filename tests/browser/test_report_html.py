@@ -10,21 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from local_cli.main import cli
-from shared.interactions_sqlite import SqliteInteractionStore
-from tests.integration.test_report import GUIDE, interactions
+from tests.integration.test_report import make_home
 
 pytestmark = pytest.mark.browser
 
 
 def test_report_html_renders_in_the_browser(tmp_path: Path, page: Any, dialogs: list[str]) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "billing.md").write_text(GUIDE, encoding="utf-8")
-    env = {"RAG_EXPLORER_HOME": str(tmp_path / "home"), "RAG_EXPLORER_EMBEDDER": "hash:256"}
-    assert CliRunner().invoke(cli, ["ingest", str(docs)], env=env).exit_code == 0
-    store = SqliteInteractionStore(tmp_path / "home" / "interactions.sqlite3")
-    for item in interactions():
-        store.put(item)
+    env = make_home(tmp_path)
     out = tmp_path / "report.html"
     assert CliRunner().invoke(cli, ["report", "--since", "1d", "--html", str(out)], env=env).exit_code == 0
 

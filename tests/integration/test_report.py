@@ -51,6 +51,11 @@ def interactions() -> list[Interaction]:
 
 @pytest.fixture
 def home(tmp_path: Path) -> dict[str, str]:
+    return make_home(tmp_path)
+
+
+def make_home(tmp_path: Path) -> dict[str, str]:
+    """A home with a one-page index and :func:`interactions` recorded; returns its environment."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "billing.md").write_text(GUIDE, encoding="utf-8")
