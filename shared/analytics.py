@@ -14,22 +14,19 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from shared.evaluation import percentile
 from shared.feedback import Interaction
 from shared.gaps import GapsReport
+from shared.models import StrictModel
 
 #: ``--since 7d``: a number and a unit (h, d or w).
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 WEAK_PAGES = 10
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Stats(_Model):
+class Stats(StrictModel):
     questions: int = 0
     answered: int = 0
     not_rated_down: int = 0
@@ -52,14 +49,14 @@ class CollectionStats(Stats):
     collection: str
 
 
-class WeakPage(_Model):
+class WeakPage(StrictModel):
     page: str = Field(description="The page's URL when known, else its source.")
     title: str | None = None
     rated_down: int = Field(description="Answers rated not helpful that cited it.")
     cited: int = Field(description="Answers that cited it.")
 
 
-class AnalyticsSummary(_Model):
+class AnalyticsSummary(StrictModel):
     since: str
     until: str
     collection: str | None = None
@@ -69,7 +66,7 @@ class AnalyticsSummary(_Model):
     weak_pages: list[WeakPage]
 
 
-class DeflectionReport(_Model):
+class DeflectionReport(StrictModel):
     """What ``rag-explorer report --json`` prints: the summary and the coverage gaps of one period."""
 
     summary: AnalyticsSummary

@@ -10,20 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from shared.models import MAX_URL_CHARS, utc_timestamp
+from shared.models import MAX_URL_CHARS, StrictModel, utc_timestamp
 
 MAX_FEEDBACK_COMMENT_CHARS = 2000
 MAX_CONTACT_CHARS = 320
 INTERACTION_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FeedbackRequest(_Model):
+class FeedbackRequest(StrictModel):
     """Body of ``POST /feedback``: a rating, a comment, a request for a person, or several of these (none
     of them changes nothing)."""
 
@@ -39,7 +35,7 @@ class FeedbackRequest(_Model):
     )
 
 
-class HandoffResult(_Model):
+class HandoffResult(StrictModel):
     kind: Literal["form", "mailto", "webhook"]
     url: str | None = Field(default=None, description="form/mailto: where to send the customer.")
     delivered: bool | None = Field(
@@ -47,7 +43,7 @@ class HandoffResult(_Model):
     )
 
 
-class FeedbackResponse(_Model):
+class FeedbackResponse(StrictModel):
     interaction_id: str
     decision: Literal["answer", "refuse"] = Field(description="What the rated interaction was.")
     helpful: bool | None = None
@@ -55,14 +51,14 @@ class FeedbackResponse(_Model):
     handoff: HandoffResult | None = None
 
 
-class CitedPage(_Model):
+class CitedPage(StrictModel):
     n: int
     source: str
     title: str | None = None
     url: str | None = None
 
 
-class Interaction(_Model):
+class Interaction(StrictModel):
     """One question and what was shown, with what happened next (stored; #14 reports on it)."""
 
     interaction_id: str = Field(pattern=INTERACTION_ID_PATTERN)

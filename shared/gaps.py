@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from shared.embeddings.base import Embedder
 from shared.feedback import Interaction
-from shared.models import SearchHit
+from shared.models import SearchHit, StrictModel
 
 #: Cosine distance at which two groups of questions stop being merged (similarity 0.55 for MiniLM).
 DEFAULT_MAX_DISTANCE = 0.45
@@ -29,17 +29,13 @@ MAX_CLUSTERS = 25
 EXAMPLES = 3
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GapPage(_Model):
+class GapPage(StrictModel):
     page: str = Field(description="URL when known, else the source.")
     title: str | None = None
     score: float = Field(description="Retrieval score of its best passage for the group's central question.")
 
 
-class GapCluster(_Model):
+class GapCluster(StrictModel):
     size: int = Field(description="Questions in the group (repeats included).")
     refused: int
     rated_down: int
@@ -47,7 +43,7 @@ class GapCluster(_Model):
     closest_pages: list[GapPage] = Field(description="The pages that nearly answered, best first.")
 
 
-class GapsReport(_Model):
+class GapsReport(StrictModel):
     since: str
     until: str
     collection: str | None = None

@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """The base of every contract model: unknown fields are errors, never silently dropped."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -23,7 +25,7 @@ COLLECTION_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MAX_URL_CHARS = 2048
 
 
-class Section(_Model):
+class Section(StrictModel):
     """A run of text under one heading path (and, for PDFs, on one page)."""
 
     text: str
@@ -34,7 +36,7 @@ class Section(_Model):
     )
 
 
-class Document(_Model):
+class Document(StrictModel):
     """A loaded document, before chunking."""
 
     source: str = Field(description="Path of the file, or the `_id` of a JSON Lines record.")
@@ -54,7 +56,7 @@ class Document(_Model):
         return "\n\n".join(s.text for s in self.sections)
 
 
-class Chunk(_Model):
+class Chunk(StrictModel):
     chunk_id: str
     source: str
     title: str | None = None
@@ -89,7 +91,7 @@ def unique_tags(value: Any) -> Any:
     return value
 
 
-class SearchFilter(_Model):
+class SearchFilter(StrictModel):
     source_prefix: str | None = Field(
         default=None,
         max_length=MAX_SOURCE_PREFIX_CHARS,
@@ -123,7 +125,7 @@ class SearchFilter(_Model):
         return not self.source_prefix and not self.tags and self.collection is None
 
 
-class ScoredChunk(_Model):
+class ScoredChunk(StrictModel):
     """A chunk returned by one retrieval leg (or by the fusion of both)."""
 
     chunk: Chunk
@@ -133,7 +135,7 @@ class ScoredChunk(_Model):
 # --------------------------------------------------------------------------- search / ask
 
 
-class SearchHit(_Model):
+class SearchHit(StrictModel):
     chunk_id: str
     source: str
     title: str | None = None
@@ -147,7 +149,7 @@ class SearchHit(_Model):
     collection: str = DEFAULT_COLLECTION
 
 
-class SearchResponse(_Model):
+class SearchResponse(StrictModel):
     query: str
     hits: list[SearchHit]
 
@@ -166,7 +168,7 @@ def location_of(title: str | None, heading_path: list[str]) -> str | None:
     return LOCATION_SEPARATOR.join(heading_trail(title, heading_path)) or None
 
 
-class Citation(_Model):
+class Citation(StrictModel):
     n: int = Field(ge=1)
     chunk_id: str
     source: str
@@ -197,7 +199,7 @@ class Citation(_Model):
         )
 
 
-class HandoffOffer(_Model):
+class HandoffOffer(StrictModel):
     """How the customer reaches a person, as the answer offers it (see :mod:`shared.sites`)."""
 
     kind: Literal["form", "mailto", "webhook"] = Field(
@@ -207,7 +209,7 @@ class HandoffOffer(_Model):
     url: str | None = Field(default=None, description="For form and mailto, pre-filled with the question.")
 
 
-class AskResponse(_Model):
+class AskResponse(StrictModel):
     question: str
     decision: Literal["answer", "refuse"]
     answer: str | None = None
@@ -230,7 +232,7 @@ class AskResponse(_Model):
     )
 
 
-class BatchError(_Model):
+class BatchError(StrictModel):
     """One line of ``--batch`` output whose input could not be processed."""
 
     id: str | int | None = None
@@ -240,7 +242,7 @@ class BatchError(_Model):
 # --------------------------------------------------------------------------- ingest / status
 
 
-class FileReport(_Model):
+class FileReport(StrictModel):
     path: str
     status: Literal["indexed", "unchanged", "skipped", "error", "removed"]
     documents: int = 0
@@ -249,7 +251,7 @@ class FileReport(_Model):
     warnings: list[str] = Field(default_factory=list)
 
 
-class IngestSummary(_Model):
+class IngestSummary(StrictModel):
     files_seen: int = 0
     files_indexed: int = 0
     files_unchanged: int = 0
@@ -263,18 +265,18 @@ class IngestSummary(_Model):
     files: list[FileReport] = Field(default_factory=list)
 
 
-class RemoveSummary(_Model):
+class RemoveSummary(StrictModel):
     sources_removed: list[str] = Field(default_factory=list)
     not_found: list[str] = Field(default_factory=list)
     chunks_removed: int = 0
 
 
-class IndexHealth(_Model):
+class IndexHealth(StrictModel):
     ok: bool
     detail: str | None = None
 
 
-class StatusResponse(_Model):
+class StatusResponse(StrictModel):
     home: str
     store_path: str
     embedder: str
@@ -312,7 +314,7 @@ def check_request_text(text: str, what: str, limit: int) -> str:
     return text.strip()
 
 
-class QueryRequest(_Model):
+class QueryRequest(StrictModel):
     """Body of ``POST /query``: the same inputs as ``rag-explorer ask``."""
 
     question: str = Field(
@@ -336,7 +338,7 @@ class QueryRequest(_Model):
     )
 
 
-class SearchRequest(_Model):
+class SearchRequest(StrictModel):
     """Body of ``POST /search``: the same inputs as ``rag-explorer search``."""
 
     query: str = Field(min_length=1, max_length=MAX_REQUEST_TEXT_CHARS, description="The text to search for.")
@@ -344,7 +346,7 @@ class SearchRequest(_Model):
     filters: SearchFilter | None = Field(default=None, description="Only search some documents.")
 
 
-class FieldError(_Model):
+class FieldError(StrictModel):
     """One problem with one field of a request."""
 
     loc: list[str | int] = Field(description='Where the problem is, e.g. ["body", "question"].')
@@ -357,7 +359,7 @@ def utc_timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class ErrorResponse(_Model):
+class ErrorResponse(StrictModel):
     """The body of every error response of the HTTP API."""
 
     error: str = Field(

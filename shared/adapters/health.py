@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 import shared
 from shared.llm.factory import plan_providers
+from shared.models import StrictModel
 
 if TYPE_CHECKING:
     from shared.service import RagService
@@ -23,11 +24,7 @@ BUCKET_ENV = "RAG_EXPLORER_DOCUMENT_BUCKET"
 _STARTED = time.monotonic()  # module import: the cold start of a Lambda, the start of `serve`
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CheckResult(_Model):
+class CheckResult(StrictModel):
     ok: bool = Field(description="False only when the dependency is configured and failing.")
     status: Literal["ok", "down", "not_configured"]
     detail: str | None = None
@@ -50,13 +47,13 @@ class BucketCheck(CheckResult):
     bucket: str | None = None
 
 
-class HealthResponse(_Model):
+class HealthResponse(StrictModel):
     status: Literal["ok"] = "ok"
     version: str = Field(description="RAG Explorer version.")
     uptime_s: float = Field(description="Seconds since this process (Lambda instance) started.")
 
 
-class DetailedHealthResponse(_Model):
+class DetailedHealthResponse(StrictModel):
     status: Literal["ok", "unavailable"]
     version: str
     uptime_s: float
