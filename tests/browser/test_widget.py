@@ -178,6 +178,11 @@ def test_a_page_on_an_origin_the_site_does_not_list_is_refused(
     )
     expect(page.locator(".answer > *")).to_have_count(0)
     assert failed == [widget_server.url + "/query"]
+    # the server writes its log line after the response: wait for it (bounded), then check it
+    for _ in range(100):
+        if 'OPTIONS /query" 403' in widget_server.log.read_text():
+            break
+        page.wait_for_timeout(50)
     assert 'OPTIONS /query" 403' in widget_server.log.read_text()
 
 
