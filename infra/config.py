@@ -90,6 +90,11 @@ class ApiConfig:
     # requests one client address may send to /query and /feedback (the widget's routes) per 5 minutes
     # before the WAF answers 429 for a while; only where the stage has a WAF (waf=True)
     publishable_requests_per_ip: int = 300
+    # GET /analytics/summary and /analytics/gaps (secret keys; reports): per key, in the secret key's usage
+    # plan. Heavier than /query: a summary reads a period of the interactions table, and gaps embeds and
+    # clusters up to 1,000 questions, which can take most of API Gateway's 29 s.
+    analytics_throttle_rate_limit: float = 1
+    analytics_throttle_burst_limit: int = 2
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,7 @@
-"""The REST API: routes to the query and health functions, the secret API key and its usage plan, the
-help widget's publishable keys (``site_keys``), method throttling for the routes without a key, request
-validation, access logs, X-Ray, CORS on API Gateway's own errors, and (prod) a WAF web ACL.
+"""The REST API: routes to the query and health functions, the secret API key and its usage plan (with a
+lower per-key throttle on the analytics routes), the help widget's publishable keys (``site_keys``),
+method throttling for the routes without a key, request validation, access logs, X-Ray, CORS on API
+Gateway's own errors, and (prod) a WAF web ACL.
 
 CORS for the help widget is decided by the functions, per site (``shared.adapters.http_api.access``):
 the preflights ``OPTIONS /query`` and ``OPTIONS /feedback`` go to the query function without a key, and
@@ -31,6 +32,11 @@ PUBLIC_ROUTES = ("/health", "/openapi.json", "/docs", "/widget.js", "/widget/{fi
 # the help widget's CORS preflights (a browser sends them without the key): to the query function, which
 # answers for the origins its sites list; throttled like the public routes. Only when the stage has sites.
 PREFLIGHT_ROUTES = ("/query", "/feedback")
+# reports (`rag-explorer report` against the API), for secret keys: to the query function, which refuses a
+# publishable key with 403 itself. The query string (since, until: RFC 3339 date-times; collection) is
+# optional and declared on the methods; the function validates it (422).
+ANALYTICS_ROUTES = ("/analytics/summary", "/analytics/gaps")
+ANALYTICS_QUERY_PARAMETERS = ("since", "until", "collection")
 # responses at least this large are gzipped for clients that send Accept-Encoding: gzip
 MIN_COMPRESSION_BYTES = 1024
 
@@ -227,6 +233,18 @@ class QueryApi(Construct):
             )
         for path in self.preflight_routes:
             resources[path.lstrip("/")].add_method("OPTIONS", query, api_key_required=False)
+        self.analytics_methods = [
+            root.resource_for_path(path).add_method(
+                "GET",
+                query,
+                api_key_required=True,
+                request_validator=validator,
+                request_parameters={
+                    f"method.request.querystring.{name}": False for name in ANALYTICS_QUERY_PARAMETERS
+                },
+            )
+            for path in ANALYTICS_ROUTES
+        ]
         # without a key: liveness (no dependency called), the API's own description, readable in a
         # browser, and the widget's script; the health function serves the same resolver as the query
         # function, at a fraction of its memory
@@ -244,7 +262,25 @@ class QueryApi(Construct):
             ),
             quota=apigw.QuotaSettings(limit=config.quota_per_day, period=apigw.Period.DAY),
         )
-        self.usage_plan.add_api_stage(stage=self.api.deployment_stage)
+        # The analytics routes are heavier than /query (a summary reads a period of the interactions table;
+        # gaps embeds and clusters up to 1,000 questions, in up to 29 s): each has a method throttle of its
+        # own, per key, well below the plan's (ApiConfig.analytics_throttle_*). It is set here, in the
+        # secret key's usage plan, and not in the stage's method settings: those count every caller
+        # together, so a script holding a public site key could use them up with requests the function
+        # refuses anyway (403), and keep the operator's reports out.
+        self.usage_plan.add_api_stage(
+            stage=self.api.deployment_stage,
+            throttle=[
+                apigw.ThrottlingPerMethod(
+                    method=method,
+                    throttle=apigw.ThrottleSettings(
+                        rate_limit=config.analytics_throttle_rate_limit,
+                        burst_limit=config.analytics_throttle_burst_limit,
+                    ),
+                )
+                for method in self.analytics_methods
+            ],
+        )
         self.usage_plan.add_api_key(self.api_key)
 
     def _waf(self, config: ApiConfig) -> None:
@@ -271,8 +307,9 @@ class QueryApi(Construct):
         acknowledge(
             self.api,
             "AwsSolutions-APIG4",
-            "Callers of /query, /search, /feedback and /health/detailed are identified by API key (a help "
-            "widget's publishable key can call only /query and /feedback: the functions check it); the API "
+            "Callers of /query, /search, /feedback, /health/detailed and /analytics/* are identified by API "
+            "key (a help widget's publishable key can call only /query and /feedback: the functions check "
+            "it); the API "
             "serves published documentation and has no end-user identity to authorize. /health, "
             "/openapi.json, /docs, the widget's script and the CORS preflights are public on purpose: no "
             "key, so no usage plan; method throttling (and in prod the WAF's per-IP rate rules) limits them.",

@@ -48,7 +48,8 @@ class QueryFunctions(Construct):
             "Query",
             code=query_code,
             handler="handler.lambda_handler",
-            description="RAG Explorer query: POST /query, POST /search, POST /feedback, CORS preflights",
+            description="RAG Explorer query: POST /query, POST /search, POST /feedback, GET /analytics/*, "
+            "CORS preflights",
             memory_size=config.query_memory_mb,
             timeout=config.query_timeout,
             environment={**environment, **secrets},

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from infra.components.api import CORS_ERROR_HEADERS
+from infra.components.api import ANALYTICS_QUERY_PARAMETERS, ANALYTICS_ROUTES, CORS_ERROR_HEADERS
 from tests.infra.conftest import Synthesized
 
 
@@ -36,6 +37,8 @@ ROUTES = {
     ("/docs", "GET"): False,
     ("/widget.js", "GET"): False,
     ("/widget/{file}", "GET"): False,
+    ("/analytics/summary", "GET"): True,
+    ("/analytics/gaps", "GET"): True,
 }
 # the help widget's CORS preflights: only in a stage with sites (dev's placeholder site; prod has none)
 PREFLIGHTS = {("/query", "OPTIONS"), ("/feedback", "OPTIONS")}
@@ -52,7 +55,14 @@ def test_routes_and_api_key_requirements(stage: Synthesized) -> None:
 def test_query_routes_invoke_the_live_alias_and_the_rest_the_health_function(stage: Synthesized) -> None:
     found = methods(stage)
     (alias_id,) = stage.resources(stage.stateless, "AWS::Lambda::Alias")
-    for route in (("/query", "POST"), ("/search", "POST"), ("/feedback", "POST")):
+    query_routes = (
+        ("/query", "POST"),
+        ("/search", "POST"),
+        ("/feedback", "POST"),
+        ("/analytics/summary", "GET"),
+        ("/analytics/gaps", "GET"),
+    )
+    for route in query_routes:
         assert alias_id in json.dumps(found[route]["Integration"]["Uri"]), route
     # /docs, /openapi.json and the widget's script too: the small health function serves the same resolver
     health_routes = ("/health", "/health/detailed", "/openapi.json", "/docs", "/widget.js", "/widget/{file}")
@@ -197,6 +207,79 @@ def test_preflights_go_to_the_query_function_without_a_key_where_there_are_sites
             assert props.get("ApiKeyRequired", False) is False and props["AuthorizationType"] == "NONE"
             assert props["Integration"]["Type"] == "AWS_PROXY"
             assert alias_id in json.dumps(props["Integration"]["Uri"]), route
+
+
+def usage_plans(stage: Synthesized) -> dict[str, dict[str, Any]]:
+    """Description (or logical id) -> usage plan properties."""
+    return {
+        plan["Properties"].get("Description", name): plan["Properties"]
+        for name, plan in stage.resources(stage.stateless, "AWS::ApiGateway::UsagePlan").items()
+    }
+
+
+def test_analytics_routes_take_the_report_period_and_collection_for_secret_keys(stage: Synthesized) -> None:
+    """GET /analytics/summary and /analytics/gaps: to the query function's live alias, with an API key (the
+    function refuses a publishable one with 403), the optional query string of `rag-explorer report`."""
+    found = methods(stage)
+    (alias_id,) = stage.resources(stage.stateless, "AWS::Lambda::Alias")
+    (validator_id,) = stage.resources(stage.stateless, "AWS::ApiGateway::RequestValidator")
+    assert set(ANALYTICS_ROUTES) == {"/analytics/summary", "/analytics/gaps"}
+    for path in ANALYTICS_ROUTES:
+        props = found[(path, "GET")]
+        assert props["ApiKeyRequired"] is True and props["AuthorizationType"] == "NONE"
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        assert alias_id in json.dumps(props["Integration"]["Uri"]), path
+        assert props["RequestParameters"] == {
+            "method.request.querystring.since": False,
+            "method.request.querystring.until": False,
+            "method.request.querystring.collection": False,
+        }
+        assert props["RequestValidatorId"] == {"Ref": validator_id}
+        assert (path, "OPTIONS") not in found  # not a widget route: no preflight
+
+
+def test_analytics_routes_have_a_lower_per_key_throttle(stage: Synthesized) -> None:
+    """Each analytics route is throttled per key in the secret key's usage plan, below the plan's own limit
+    (which /query has); not in the stage's method settings, which every caller (site keys too) would share."""
+    from infra.config import stage_config
+
+    config = stage_config(stage.stage).api
+    plan = usage_plans(stage)["RAG Explorer default usage plan"]
+    (api_stage,) = plan["ApiStages"]
+    assert api_stage["Throttle"] == {
+        f"{path}/GET": {"RateLimit": 1, "BurstLimit": 2} for path in ANALYTICS_ROUTES
+    }
+    assert (config.analytics_throttle_rate_limit, config.analytics_throttle_burst_limit) == (1, 2)
+    assert config.analytics_throttle_rate_limit < plan["Throttle"]["RateLimit"]
+    assert config.analytics_throttle_burst_limit < plan["Throttle"]["BurstLimit"]
+    for description, site_plan in usage_plans(stage).items():  # site keys: refused by the function
+        if description != "RAG Explorer default usage plan":
+            assert not any(s.get("Throttle") for s in site_plan["ApiStages"]), description
+    (api_stage_resource,) = stage.resources(stage.stateless, "AWS::ApiGateway::Stage").values()
+    assert not [
+        s for s in api_stage_resource["Properties"]["MethodSettings"] if "analytics" in s["ResourcePath"]
+    ]
+
+
+def test_every_route_of_the_apps_openapi_is_routed(tmp_path: Path) -> None:
+    """The API Gateway routes and the resolver's OpenAPI agree: each operation the app documents has a
+    method, and the analytics methods declare the query parameters the app reads, all optional."""
+    from shared.adapters.http_api import create_app
+    from shared.service import RagService
+    from shared.settings import load_settings
+
+    app = create_app(RagService(load_settings(env={"RAG_EXPLORER_HOME": str(tmp_path)})))
+    spec = app.get_openapi_schema().model_dump(by_alias=True, exclude_none=True)
+    operations = {
+        (path, method.upper()): operation
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    }
+    assert set(operations) <= set(ROUTES)
+    for path in ANALYTICS_ROUTES:
+        parameters = operations[(path, "GET")]["parameters"]
+        assert {p["name"] for p in parameters if p["in"] == "query"} == set(ANALYTICS_QUERY_PARAMETERS)
+        assert not any(p.get("required") for p in parameters)
 
 
 def test_waf_protects_the_prod_stage_only(dev: Synthesized, prod: Synthesized) -> None:
