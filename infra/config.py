@@ -105,6 +105,18 @@ class MonitoringConfig:
     api_5xx_rate_percent: float = 5.0
     alarm_topic_cmk: bool = False  # a customer managed KMS key for the SNS topic (1 USD/month)
     canary: bool = True  # CodeDeploy canary for the query function
+    # the answer-rate alarm: Answered / (Answered + Refused) of /query below this share in an hour (a bad
+    # ingest, a broken index), evaluated only in an hour with at least answer_rate_min_questions questions
+    answer_rate_floor: float = 0.5
+    answer_rate_min_questions: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.answer_rate_floor <= 1:
+            raise ValueError(f"answer_rate_floor is a share between 0 and 1, not {self.answer_rate_floor}")
+        if self.answer_rate_min_questions < 1:
+            raise ValueError(
+                f"answer_rate_min_questions must be at least 1, not {self.answer_rate_min_questions}"
+            )
 
 
 #: Lambda allows 4 KB of environment variables per function; the sites' and collections' JSON may take
@@ -251,7 +263,8 @@ def dev(*, removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> StageConfig
         search=SearchConfig(data_node_instance_type="t3.small.search", data_nodes=1, volume_size_gib=10),
         functions=FunctionsConfig(),
         api=ApiConfig(),
-        monitoring=MonitoringConfig(),
+        # dev answers from test documents and is asked test questions: many refusals are normal there
+        monitoring=MonitoringConfig(answer_rate_floor=0.3),
         removal_policy=removal_policy,
         log_retention=logs.RetentionDays.TWO_WEEKS,
         noncurrent_version_expiration=Duration.days(7),
@@ -290,7 +303,7 @@ def prod() -> StageConfig:
             publishable_quota_per_day=50_000,
             waf=True,
         ),
-        monitoring=MonitoringConfig(alarm_topic_cmk=True),
+        monitoring=MonitoringConfig(alarm_topic_cmk=True, answer_rate_floor=0.5),
         removal_policy=RemovalPolicy.RETAIN,
         log_retention=logs.RetentionDays.ONE_YEAR,
         noncurrent_version_expiration=Duration.days(90),

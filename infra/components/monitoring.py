@@ -2,12 +2,14 @@
 
 The functions publish their own metrics in the ``RagExplorer`` namespace (CloudWatch embedded metric
 format, one ``service`` dimension per function): ``QueryLatency``, ``QueryFailure`` by ``ErrorType``,
-``ChunksIndexed``, ``DocumentsFailed`` and more (docs/deployment.md lists them).
+``Answered`` and ``Refused`` (one per ``/query``), ``Feedback`` by ``Rating``, ``Handoff`` by ``Kind`` and
+``Decision``, ``ChunksIndexed``, ``DocumentsFailed`` and more (docs/deployment.md lists them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -25,8 +27,15 @@ from constructs import Construct
 from infra.config import MonitoringConfig
 from infra.nag import acknowledge
 from shared.adapters.telemetry import NAMESPACE
+from shared.feedback import FeedbackResponse
+from shared.models import HandoffOffer
 
 MINUTE = Duration.minutes(1)
+# the answer and deflection rates: over a minute they are a handful of questions, over an hour a trend
+HOUR = Duration.hours(1)
+#: the values of the Handoff metric's dimensions, as the query function emits them (feedback_routes.py)
+HANDOFF_KINDS: tuple[str, ...] = get_args(HandoffOffer.model_fields["kind"].annotation)
+DECISIONS: tuple[str, ...] = get_args(FeedbackResponse.model_fields["decision"].annotation)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,15 +47,103 @@ class ServiceNames:
     ingest: str
 
 
-def app_metric(name: str, service: str, *, statistic: str = "Sum", label: str | None = None) -> cw.Metric:
+def app_metric(
+    name: str,
+    service: str,
+    *,
+    statistic: str = "Sum",
+    label: str | None = None,
+    period: Duration = MINUTE,
+    **dimensions: str,
+) -> cw.Metric:
     return cw.Metric(
         namespace=NAMESPACE,
         metric_name=name,
-        dimensions_map={"service": service},
+        dimensions_map={**dimensions, "service": service},
         statistic=statistic,
-        period=MINUTE,
+        period=period,
         label=label,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Answers:
+    """What the help desk's metrics say per hour: the answer rate (and its alarm's form), the estimated
+    deflection rate, feedback and handoffs. ``rag-explorer report`` has the exact funnel."""
+
+    answered: cw.Metric
+    refused: cw.Metric
+    answer_rate: cw.MathExpression
+    answer_rate_alarmed: cw.MathExpression
+    deflection_estimate: cw.MathExpression
+    helpful: cw.Metric
+    not_helpful: cw.Metric
+    handoffs_by_kind: list[cw.MathExpression]
+
+    @classmethod
+    def of(cls, service: str, *, min_questions: int) -> _Answers:
+        answered = app_metric("Answered", service, label="Answered", period=HOUR)
+        refused = app_metric("Refused", service, label="Refused", period=HOUR)
+        questions = {"answered": answered, "refused": refused}
+        # CloudWatch treats a missing value as 0 in arithmetic (an hour in which every question was refused
+        # has no Answered data point: its rate is 0) and drops a data point that would divide by zero (an
+        # hour without questions has no rate)
+        answer_rate = cw.MathExpression(
+            expression="answered / (answered + refused)",
+            using_metrics=questions,
+            label="Answer rate",
+            period=HOUR,
+        )
+        # the alarm's: 1 (not breaching) in an hour with fewer than min_questions questions, where a few
+        # refusals of off-topic questions would be a rate far below any floor
+        answer_rate_alarmed = cw.MathExpression(
+            expression=f"IF((answered + refused) >= {min_questions}, answered / (answered + refused), 1)",
+            using_metrics=questions,
+            label=f"Answer rate (1 in an hour with fewer than {min_questions} questions)",
+            period=HOUR,
+        )
+        not_helpful = app_metric("Feedback", service, label="Not helpful", period=HOUR, Rating="not_helpful")
+        handoffs_after_answers = {
+            f"handoff_{kind}": app_metric("Handoff", service, period=HOUR, Kind=kind, Decision="answer")
+            for kind in HANDOFF_KINDS
+        }
+        # An ESTIMATE of the deflection rate: answered, minus the answers rated "not helpful", minus the
+        # handoffs to a person after an answer, per question. Feedback and handoffs arrive after the
+        # question, often in a later hour, and one answer may be both rated down and handed off, so an hour
+        # can be off either way (even below 0 in a quiet hour). `rag-explorer report` (and GET
+        # /analytics/summary) has the exact funnel, from the interactions themselves.
+        deflection_estimate = cw.MathExpression(
+            expression=(
+                f"(answered - not_helpful - {' - '.join(handoffs_after_answers)}) / (answered + refused)"
+            ),
+            using_metrics={**questions, "not_helpful": not_helpful, **handoffs_after_answers},
+            label="Deflection rate (estimate)",
+            period=HOUR,
+        )
+        handoffs_by_kind = [
+            cw.MathExpression(
+                expression=" + ".join(f"{kind}_{decision}" for decision in DECISIONS),
+                using_metrics={
+                    f"{kind}_{decision}": app_metric(
+                        "Handoff", service, period=HOUR, Kind=kind, Decision=decision
+                    )
+                    for decision in DECISIONS
+                },
+                label=kind,
+                period=HOUR,
+            )
+            for kind in HANDOFF_KINDS
+        ]
+        return cls(
+            answered=answered,
+            refused=refused,
+            answer_rate=answer_rate,
+            answer_rate_alarmed=answer_rate_alarmed,
+            deflection_estimate=deflection_estimate,
+            helpful=app_metric("Feedback", service, label="Helpful", period=HOUR, Rating="helpful"),
+            not_helpful=not_helpful,
+            handoffs_by_kind=handoffs_by_kind,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +159,7 @@ class _Metrics:
     dlq_depth: cw.Metric
     red: cw.Metric
     yellow: cw.Metric
+    answers: _Answers
 
 
 class Monitoring(Construct):
@@ -83,11 +181,26 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         self.topic = self._alarm_topic(config=config, removal_policy=removal_policy)
         metrics = self._metrics(
-            services=services, api=api, dead_letter_queue=dead_letter_queue, domain=domain
+            services=services,
+            api=api,
+            dead_letter_queue=dead_letter_queue,
+            domain=domain,
+            config=config,
         )
         self._alarms(metrics, query_alias=query_alias, config=config)
+        # what CodeDeploy rolls a canary back on: failures of the new code. Not the answer-rate alarm: a low
+        # answer rate is a content problem (a bad ingest, a broken index) that no rollback of the function
+        # fixes, and an hour-long alarm would not fire within the canary's 5 minutes anyway.
         self.deployment_alarms = [self.query_errors_alarm, self.query_latency_alarm, self.api_5xx_alarm]
-        self._dashboard(metrics, services=services, functions=functions, api=api, queue=queue, domain=domain)
+        self._dashboard(
+            metrics,
+            services=services,
+            functions=functions,
+            api=api,
+            queue=queue,
+            domain=domain,
+            config=config,
+        )
 
     def _alarm_topic(self, *, config: MonitoringConfig, removal_policy: RemovalPolicy) -> sns.Topic:
         key = None
@@ -112,6 +225,7 @@ class Monitoring(Construct):
         api: apigw.RestApi,
         dead_letter_queue: sqs.IQueue,
         domain: opensearch.IDomain,
+        config: MonitoringConfig,
     ) -> _Metrics:
         latency = {
             p: app_metric("QueryLatency", services.query, statistic=p, label=f"QueryLatency {p}")
@@ -152,6 +266,7 @@ class Monitoring(Construct):
             dlq_depth=dlq_depth,
             red=red,
             yellow=yellow,
+            answers=_Answers.of(services.query, min_questions=config.answer_rate_min_questions),
         )
 
     def _alarm(
@@ -164,6 +279,7 @@ class Monitoring(Construct):
         *,
         periods: int = 1,
         datapoints: int | None = None,
+        comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     ) -> cw.Alarm:
         created = cw.Alarm(
             self,
@@ -172,7 +288,7 @@ class Monitoring(Construct):
             threshold=threshold,
             evaluation_periods=periods,
             datapoints_to_alarm=datapoints,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            comparison_operator=comparison,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
@@ -232,6 +348,20 @@ class Monitoring(Construct):
             "OpenSearch cluster status yellow for 10 minutes",
             periods=10,
         )
+        # the content is wrong, not the code: a bad ingest (documents missing or unreadable) or a broken
+        # index answers fewer questions. One hour of the rate below the floor; an hour with fewer than
+        # answer_rate_min_questions questions counts as 1, and an hour without any has no data (not
+        # breaching). Not a CodeDeploy rollback alarm (deployment_alarms).
+        self.answer_rate_alarm = self._alarm(
+            action,
+            "AnswerRateAlarm",
+            metrics.answers.answer_rate_alarmed,
+            config.answer_rate_floor,
+            f"Answer rate (Answered / (Answered + Refused) of /query) < {config.answer_rate_floor} over an "
+            f"hour with at least {config.answer_rate_min_questions} questions: a bad ingest or a broken "
+            "index? Check rag-explorer report and GET /health/detailed (docs/deployment.md)",
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+        )
 
     def _dashboard(
         self,
@@ -242,6 +372,7 @@ class Monitoring(Construct):
         api: apigw.RestApi,
         queue: sqs.IQueue,
         domain: opensearch.IDomain,
+        config: MonitoringConfig,
     ) -> None:
         alarms = [
             self.query_latency_alarm,
@@ -251,12 +382,14 @@ class Monitoring(Construct):
             self.ingest_failures_alarm,
             self.cluster_red_alarm,
             self.cluster_yellow_alarm,
+            self.answer_rate_alarm,
         ]
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
         self.dashboard.add_widgets(
             cw.AlarmStatusWidget(title="Alarms", alarms=alarms, width=24, height=3),
         )
         self.dashboard.add_widgets(*self._query_widgets(metrics, api=api))
+        self.dashboard.add_widgets(*self._answer_widgets(metrics.answers, floor=config.answer_rate_floor))
         self.dashboard.add_widgets(
             *self._ingest_and_search_widgets(metrics, services=services, queue=queue, domain=domain)
         )
@@ -279,6 +412,30 @@ class Monitoring(Construct):
                 right=[metrics.api_5xx_rate],
                 width=8,
             ),
+        ]
+
+    @staticmethod
+    def _answer_widgets(answers: _Answers, *, floor: float) -> list[cw.IWidget]:
+        """The help desk, per hour: answer rate (with the alarm's floor), the deflection estimate, feedback
+        and handoffs."""
+        share = cw.YAxisProps(min=0, max=1, show_units=False)
+        return [
+            cw.GraphWidget(
+                title="Answer rate (hourly)",
+                left=[answers.answer_rate],
+                left_y_axis=share,
+                left_annotations=[cw.HorizontalAnnotation(value=floor, label="alarm floor")],
+                right=[answers.answered, answers.refused],
+                width=6,
+            ),
+            cw.GraphWidget(
+                title="Deflection rate, estimated (hourly; exact: rag-explorer report)",
+                left=[answers.deflection_estimate, answers.answer_rate],
+                left_y_axis=cw.YAxisProps(max=1, show_units=False),
+                width=6,
+            ),
+            cw.GraphWidget(title="Feedback per hour", left=[answers.helpful, answers.not_helpful], width=6),
+            cw.GraphWidget(title="Handoffs per hour, by kind", left=answers.handoffs_by_kind, width=6),
         ]
 
     @staticmethod

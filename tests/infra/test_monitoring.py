@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from infra.components.monitoring import DECISIONS, HANDOFF_KINDS
+from infra.config import MonitoringConfig, stage_config
 from tests.infra.conftest import Synthesized
 
 
@@ -31,7 +35,7 @@ def metric_of(props: dict[str, Any]) -> tuple[str, str, str, list[Any]]:
 def test_every_alarm_notifies_the_topic(stage: Synthesized) -> None:
     (topic_id,) = stage.resources(stage.stateless, "AWS::SNS::Topic")
     found = alarms(stage)
-    assert len(found) == 7
+    assert len(found) == 8
     for props in found.values():
         assert props["AlarmActions"] == [{"Ref": topic_id}] and props["OKActions"] == [{"Ref": topic_id}]
         assert props["TreatMissingData"] == "notBreaching"
@@ -95,8 +99,154 @@ def test_query_deploys_as_a_canary_that_rolls_back_on_the_alarms(stage: Synthesi
     watched = {a["Name"]["Ref"] for a in props["AlarmConfiguration"]["Alarms"]}
     expected = {alarm(stage, p)[0] for p in ("QueryErrorsAlarm", "QueryLatencyAlarm", "Api5xxAlarm")}
     assert watched == expected
+    # a low answer rate is a content problem (ingest, index), not the new code's: it never rolls back
+    assert alarm(stage, "AnswerRateAlarm")[0] not in watched
     (alias,) = stage.resources(stage.stateless, "AWS::Lambda::Alias").values()
     update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
     assert update["DeploymentGroupName"] == {
         "Ref": next(iter(stage.resources(stage.stateless, "AWS::CodeDeploy::DeploymentGroup")))
     }
+
+
+# --- the help desk: answer rate, deflection estimate, feedback, handoffs ----------------------------------
+
+
+def evaluate(expression: str, **values: float) -> float:
+    """A metric math expression of these tests on one data point, missing values already 0 (as CloudWatch
+    treats them in arithmetic); IF as CloudWatch's (only the scalar and comparison forms used here)."""
+
+    def if_(condition: float, true_value: float, false_value: float) -> float:
+        return true_value if condition else false_value
+
+    namespace = {"__builtins__": {}, "IF": if_, **values}
+    result = eval(expression, namespace)  # the expressions of our own templates
+    return float(result)
+
+
+def query_metric(name: str, **dimensions: str) -> tuple[str, str, dict[str, str]]:
+    return ("RagExplorer", name, {**dimensions, "service": "rag-explorer-query"})
+
+
+def test_answer_rate_alarm(stage: Synthesized) -> None:
+    """Below the stage's floor for one hour, only in an hour with enough questions; missing data is not
+    breaching; it notifies the topic like every alarm."""
+    config = stage_config(stage.stage).monitoring
+    assert config.answer_rate_floor == (0.3 if stage.stage == "dev" else 0.5)
+    assert config.answer_rate_min_questions == 20
+    _, props = alarm(stage, "AnswerRateAlarm")
+    assert props["ComparisonOperator"] == "LessThanThreshold"
+    assert props["Threshold"] == config.answer_rate_floor
+    assert props["EvaluationPeriods"] == 1 and props.get("DatapointsToAlarm", 1) == 1
+    assert props["TreatMissingData"] == "notBreaching"
+    (expression,) = [m for m in props["Metrics"] if "Expression" in m]
+    assert expression["ReturnData"] is True
+    assert expression["Expression"] == "IF((answered + refused) >= 20, answered / (answered + refused), 1)"
+    inputs = {m["Id"]: m["MetricStat"] for m in props["Metrics"] if "MetricStat" in m}
+    assert set(inputs) == {"answered", "refused"}
+    for metric_id, name in (("answered", "Answered"), ("refused", "Refused")):
+        stat = inputs[metric_id]
+        assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]) == ("RagExplorer", name)
+        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "rag-explorer-query"}]
+        assert (stat["Period"], stat["Stat"]) == (3600, "Sum")
+    floor = config.answer_rate_floor
+    rate = expression["Expression"]
+    assert evaluate(rate, answered=0, refused=25) == 0 < floor  # a broken index: every question refused
+    assert evaluate(rate, answered=5, refused=20) == 0.2 < floor
+    assert evaluate(rate, answered=60, refused=40) == 0.6 >= floor
+    assert evaluate(rate, answered=0, refused=19) == 1  # too few questions to judge
+    assert floor in (0.3, 0.5) and "a bad ingest or a broken index" in props["AlarmDescription"]
+
+
+def test_answer_rate_floor_is_a_share_and_the_minimum_a_count() -> None:
+    assert MonitoringConfig(answer_rate_floor=0).answer_rate_floor == 0
+    assert MonitoringConfig(answer_rate_floor=1).answer_rate_floor == 1
+    for floor in (-0.1, 1.5, 50, float("nan")):
+        with pytest.raises(ValueError, match="answer_rate_floor"):
+            MonitoringConfig(answer_rate_floor=floor)
+    with pytest.raises(ValueError, match="answer_rate_min_questions"):
+        MonitoringConfig(answer_rate_min_questions=0)
+
+
+def dashboard_widgets(stage: Synthesized) -> dict[str, dict[str, Any]]:
+    """Title -> properties of each dashboard widget (the body's references replaced by a placeholder)."""
+    (dashboard,) = stage.resources(stage.stateless, "AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    text = "".join(part if isinstance(part, str) else "REF" for part in body["Fn::Join"][1])
+    return {w["properties"].get("title", ""): w["properties"] for w in json.loads(text)["widgets"]}
+
+
+def graph(widget: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, tuple[str, str, dict[str, str]]]]:
+    """(the expressions, id (or label) -> (namespace, name, dimensions) of the metrics) of a graph widget;
+    every metric summed per hour."""
+    expressions, metrics = [], {}
+    for line in widget["metrics"]:
+        options = line[-1] if isinstance(line[-1], dict) else {}
+        if "expression" in options:
+            expressions.append(options)
+            continue
+        namespace, name, *pairs = line[:-1] if options else line
+        dimensions = dict(zip(pairs[::2], pairs[1::2], strict=True))
+        metrics[options.get("id") or options.get("label") or name] = (namespace, name, dimensions)
+        assert options.get("period") == 3600 and options.get("stat") == "Sum", line
+    for expression in expressions:
+        assert expression["period"] == 3600, expression
+    return expressions, metrics
+
+
+def test_dashboard_answer_rate_with_the_alarm_floor(stage: Synthesized) -> None:
+    widget = dashboard_widgets(stage)["Answer rate (hourly)"]
+    (rate,), metrics = graph(widget)
+    assert rate["expression"] == "answered / (answered + refused)"
+    assert metrics == {"answered": query_metric("Answered"), "refused": query_metric("Refused")}
+    assert evaluate(rate["expression"], answered=30, refused=10) == 0.75
+    assert evaluate(rate["expression"], answered=0, refused=10) == 0  # Answered missing: 0 in arithmetic
+    (floor,) = widget["annotations"]["horizontal"]
+    assert floor["value"] == stage_config(stage.stage).monitoring.answer_rate_floor
+    assert widget["yAxis"]["left"] == {"min": 0, "max": 1, "showUnits": False}
+
+
+def test_dashboard_deflection_estimate(stage: Synthesized) -> None:
+    """(Answered - Feedback[not_helpful] - Handoff[after an answer, every kind]) / (Answered + Refused)."""
+    widget = dashboard_widgets(stage)["Deflection rate, estimated (hourly; exact: rag-explorer report)"]
+    expressions, metrics = graph(widget)
+    by_label = {e["label"]: e["expression"] for e in expressions}
+    estimate = by_label["Deflection rate (estimate)"]
+    assert estimate == (
+        "(answered - not_helpful - handoff_form - handoff_mailto - handoff_webhook) / (answered + refused)"
+    )
+    assert by_label["Answer rate"] == "answered / (answered + refused)"
+    assert HANDOFF_KINDS == ("form", "mailto", "webhook")
+    assert metrics == {
+        "answered": query_metric("Answered"),
+        "refused": query_metric("Refused"),
+        "not_helpful": query_metric("Feedback", Rating="not_helpful"),
+        **{f"handoff_{k}": query_metric("Handoff", Decision="answer", Kind=k) for k in HANDOFF_KINDS},
+    }
+    # 100 questions, 80 answered, 6 of the answers rated down, 4 handed off (3 form, 1 webhook): 70%
+    values = {"answered": 80, "refused": 20, "not_helpful": 6, "handoff_form": 3, "handoff_webhook": 1}
+    assert evaluate(estimate, **{"handoff_mailto": 0, **values}) == 0.7
+
+
+def test_dashboard_feedback_and_handoffs_by_kind(stage: Synthesized) -> None:
+    widgets = dashboard_widgets(stage)
+    expressions, metrics = graph(widgets["Feedback per hour"])
+    assert not expressions
+    assert metrics == {
+        "Helpful": query_metric("Feedback", Rating="helpful"),
+        "Not helpful": query_metric("Feedback", Rating="not_helpful"),
+    }
+    expressions, metrics = graph(widgets["Handoffs per hour, by kind"])
+    assert DECISIONS == ("answer", "refuse")
+    assert {e["label"]: e["expression"] for e in expressions} == {
+        kind: f"{kind}_answer + {kind}_refuse" for kind in HANDOFF_KINDS
+    }
+    assert metrics == {
+        f"{kind}_{decision}": query_metric("Handoff", Decision=decision, Kind=kind)
+        for kind in HANDOFF_KINDS
+        for decision in DECISIONS
+    }
+
+
+def test_answer_rate_alarm_is_on_the_dashboard(stage: Synthesized) -> None:
+    (status,) = [w for w in dashboard_widgets(stage).values() if w.get("title") == "Alarms"]
+    assert len(status["alarms"]) == 8
