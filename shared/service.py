@@ -117,7 +117,7 @@ class RagService:
     @cached_property
     def answerer(self) -> Answerer:
         """The extractive answerer, or, when LLM providers are configured, the generative one on top."""
-        from shared.llm.factory import make_chain, plan_providers
+        from shared.llm.factory import ProviderAccess, make_chain, plan_providers
         from shared.remote.retry import RetryPolicy
 
         s = self.settings
@@ -125,18 +125,14 @@ class RagService:
         if not llms:
             return self.extractive
         from shared.answering.generative import GenerativeAnswerer
-        from shared.llm.secrets import llm_keys
 
-        keys = llm_keys(s.llm_secret_arn) if s.llm_secret_arn else {}
         chain = make_chain(
             llms,
+            access=ProviderAccess.from_settings(s),  # base URL and key per provider (and the LLM secret)
             timeout_s=s.llm_timeout_s,
             retry=RetryPolicy(max_attempts=s.llm_max_attempts),
             failure_threshold=s.llm_breaker_failures,
             cooldown_s=s.llm_breaker_cooldown_s,
-            openai_base_url=s.openai_base_url,
-            openai_api_key=s.openai_api_key or keys.get("openai_api_key"),
-            aws_region=s.aws_region,
             on_error=self._llm_failed,
         )
         return GenerativeAnswerer(chain, self.embedder, extractive=self.extractive)

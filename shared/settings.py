@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import ConfigError
+from shared.llm.providers import check_endpoint_names, check_spec
 from shared.models import COLLECTION_PATTERN, DEFAULT_COLLECTION
 from shared.sites import CollectionSettings, Site
 
@@ -99,7 +100,19 @@ class Settings(BaseModel):
     max_question_chars: int = Field(default=2000, ge=10)
     answer_providers: list[str] = Field(
         default_factory=lambda: ["extractive"],
-        description='Ordered answer chain, e.g. ["openai:gpt-4o-mini", "extractive"]; env: comma-separated.',
+        description='Ordered answer chain of <provider>:<model> and extractive, e.g. ["groq:llama-3.3-70b-'
+        'versatile", "ollama:llama3.1", "extractive"]; env: comma-separated (see shared/llm/providers.py).',
+    )
+    llm_base_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description='Base URL per provider name (JSON): overrides a known one, {"ollama": "http://gpu:11434/'
+        'v1"}, or names an OpenAI-compatible server, {"vllm": "http://10.0.0.5:8000/v1"} for vllm:<model>.',
+    )
+    llm_api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description='API key per provider name (JSON), {"groq": "gsk_..."}; else the LLM secret\'s '
+        "<name>_api_key, else <NAME>_API_KEY (GROQ_API_KEY).",
     )
     llm_timeout_s: float = Field(default=20.0, gt=0, description="Per LLM call.")
     llm_max_attempts: int = Field(
@@ -163,7 +176,7 @@ class Settings(BaseModel):
             value = [p.strip() for p in value.split(",") if p.strip()]
         return value
 
-    @field_validator("collections", "sites", mode="before")
+    @field_validator("collections", "sites", "llm_base_urls", "llm_api_keys", mode="before")
     @classmethod
     def _json_text(cls, value: Any) -> Any:
         if isinstance(value, str):  # from the environment: RAG_EXPLORER_SITES='[{...}]'
@@ -192,16 +205,17 @@ class Settings(BaseModel):
 
     @field_validator("answer_providers")
     @classmethod
-    def _known_providers(cls, value: list[str]) -> list[str]:
+    def _some_providers(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("give at least one provider (extractive always works)")
-        for name in value:
-            kind, _, model = name.partition(":")
-            if name != "extractive" and (kind not in ("openai", "bedrock") or not model):
-                raise ValueError(
-                    f"unknown answer provider {name!r}: use extractive, openai:<model> or bedrock:<model id>"
-                )
         return value
+
+    @model_validator(mode="after")
+    def _known_providers(self) -> Settings:
+        check_endpoint_names(self.llm_base_urls, self.llm_api_keys)
+        for spec in self.answer_providers:
+            check_spec(spec, self.llm_base_urls)
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -264,8 +278,14 @@ def resolve_home(flag: str | Path | None = None, env: Mapping[str, str] | None =
     return Path(flag or env.get(ENV_PREFIX + "HOME") or DEFAULT_HOME)
 
 
+#: Environment variables the deployment plan names, as aliases of settings (the RAG_EXPLORER_ one wins).
+ENV_ALIASES = {"VECTOR_STORE": "store"}
+
+
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {
+        name: env[alias] for alias, name in ENV_ALIASES.items() if env.get(alias, "") != ""
+    }
     for name in Settings.model_fields:
         key = ENV_PREFIX + name.upper()
         if key in env and env[key] != "":

@@ -43,25 +43,20 @@ def status(state: State, as_json: bool) -> None:
 @click.pass_obj
 def providers(state: State, check: bool, as_json: bool) -> None:
     """List the answer provider chain (settings answer_providers) and check that each one answers."""
-    from shared.llm.factory import make_llm, plan_providers, probe
+    from shared.llm.factory import ProviderAccess, make_llm, plan_providers, probe
 
     settings = state.settings()
     rows: list[dict[str, Any]] = []
     with user_errors():
         llms, _ = plan_providers(settings.answer_providers)
+        access = ProviderAccess.from_settings(settings)
     for name in settings.answer_providers:
         row: dict[str, Any] = {"provider": name, "ok": True, "detail": "offline, always available"}
         if name in llms:
             row["detail"] = "not checked"
             if check:
                 with user_errors():
-                    llm = make_llm(
-                        name,
-                        timeout_s=settings.llm_timeout_s,
-                        openai_base_url=settings.openai_base_url,
-                        openai_api_key=settings.openai_api_key,
-                        aws_region=settings.aws_region,
-                    )
+                    llm = make_llm(name, access=access, timeout_s=settings.llm_timeout_s)
                 result = probe(llm)
                 row.update(ok=result.ok, detail=result.detail, seconds=round(result.seconds, 3))
         rows.append(row)

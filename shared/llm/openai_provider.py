@@ -23,7 +23,8 @@ def _wire(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
 
 
 class OpenAIChat:
-    """``openai:<model>`` chat completions (``complete`` and ``stream``) through the ``openai`` SDK.
+    """``openai:<model>`` chat completions (``complete`` and ``stream``) through the ``openai`` SDK; with
+    ``provider`` and ``base_url``, any OpenAI-compatible provider (``groq:<model>`` at Groq's URL, ...).
 
     ``token_param`` is the request field that limits the reply: ``max_tokens`` (understood by every
     OpenAI-compatible server) or ``max_completion_tokens`` (required by OpenAI's reasoning models).
@@ -38,9 +39,10 @@ class OpenAIChat:
         api_key: str | None = None,
         timeout: float = 20.0,
         token_param: str = "max_tokens",  # noqa: S107 - a field name, not a secret
+        provider: str = "openai",
     ) -> None:
         self.model = model
-        self.name = f"openai:{model}"
+        self.name = f"{provider}:{model}"  # "openai:gpt-4o-mini", "groq:llama-3.3-70b-versatile"
         self.base_url = base_url
         self.timeout = timeout
         self.token_param = token_param

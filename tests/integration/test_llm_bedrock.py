@@ -15,7 +15,7 @@ from shared.embeddings.hashing import HashingEmbedder
 from shared.errors import EmbedderError
 from shared.llm.base import LLM, ChatMessage, LLMError
 from shared.llm.bedrock_provider import BedrockChat
-from shared.llm.factory import make_chain
+from shared.llm.factory import ProviderAccess, make_chain
 from shared.llm.openai_provider import OpenAIChat
 from shared.llm.resilience import ProviderChain, ResilientLLM, reset_breakers
 from shared.models import AskResponse
@@ -211,9 +211,8 @@ def test_factory_builds_bedrock_providers(bedrock: FakeBedrockServer) -> None:
     sleeps: list[float] = []
     chain = make_chain(
         [f"bedrock:{MODEL}"],
+        access=ProviderAccess(aws_region="us-east-1", bedrock_endpoint_url=bedrock.url),
         timeout_s=TIMEOUT,
-        aws_region="us-east-1",
-        bedrock_endpoint_url=bedrock.url,
         retry=RetryPolicy(max_attempts=2, base_delay=0.01),
         sleep=sleeps.append,
     )

@@ -14,7 +14,7 @@ from shared.embeddings.hashing import HashingEmbedder
 from shared.embeddings.openai_embedder import OpenAIEmbedder
 from shared.errors import EmbedderError
 from shared.llm.base import LLM, ChatMessage, LLMError
-from shared.llm.factory import make_chain, probe
+from shared.llm.factory import ProviderAccess, make_chain, probe
 from shared.llm.openai_provider import OpenAIChat
 from shared.llm.prompt import REFUSAL_MARKER
 from shared.llm.resilience import (
@@ -355,12 +355,12 @@ def test_every_provider_failing_gives_the_extractive_answer(
 
 def test_factory_chain_shares_breakers_and_probes(server: FakeOpenAIServer) -> None:
     sleeps = Sleeps()
+    access = ProviderAccess(base_urls={"openai": server.base_url}, api_keys={"openai": "k"})
     chain = make_chain(
         ["openai:gpt-4o-mini"],
+        access=access,
         timeout_s=TIMEOUT,
         failure_threshold=2,
-        openai_base_url=server.base_url,
-        openai_api_key="k",
         retry=RetryPolicy(max_attempts=1),
         sleep=sleeps,
     )
@@ -369,7 +369,7 @@ def test_factory_chain_shares_breakers_and_probes(server: FakeOpenAIServer) -> N
         with pytest.raises(Exception, match="server"):
             chain.complete(MSGS)
     assert breaker_for("openai:gpt-4o-mini").state == "open"
-    again = make_chain(["openai:gpt-4o-mini"], openai_base_url=server.base_url, openai_api_key="k")
+    again = make_chain(["openai:gpt-4o-mini"], access=access)
     with pytest.raises(Exception, match="circuit_open"):
         again.complete(MSGS)  # same process, same breaker
     reset_breakers()

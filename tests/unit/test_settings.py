@@ -94,3 +94,14 @@ def test_sites_and_collections_validate_and_save_as_json(tmp_path: Path) -> None
     env = {"RAG_EXPLORER_COLLECTIONS": '{"docs": {"handoff": "mailto:help@example.com"}}'}
     assert load_settings({}, env=env).collection("docs").handoff == "mailto:help@example.com"
     assert load_settings({}, env=env).collection("other").handoff is None
+
+
+def test_vector_store_is_an_alias_of_store(tmp_path: Path) -> None:
+    """The deployment plan's VECTOR_STORE=opensearch|chroma; RAG_EXPLORER_STORE wins when both are set."""
+    home = {"home": str(tmp_path)}
+    os_env = {"VECTOR_STORE": "opensearch", "RAG_EXPLORER_OPENSEARCH_URL": "https://search.example.com"}
+    assert load_settings(home, env=os_env).store == "opensearch"
+    assert load_settings(home, env={**os_env, "RAG_EXPLORER_STORE": "chroma"}).store == "chroma"
+    assert load_settings(home, env={"VECTOR_STORE": ""}).store == "chroma"
+    with pytest.raises(ConfigError, match="store"):
+        load_settings(home, env={"VECTOR_STORE": "pinecone"})
