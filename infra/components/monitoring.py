@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import get_args
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -214,9 +214,21 @@ class Monitoring(Construct):
             )
             # CloudWatch publishes alarms to the encrypted topic (the AWS managed key would not allow it)
             key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
-        return sns.Topic(
+        topic = sns.Topic(
             self, "AlarmTopic", display_name="RAG Explorer alarms", enforce_ssl=True, master_key=key
         )
+        # enforce_ssl gives the topic a policy of its own (the TLS Deny), which replaces SNS's default one:
+        # without this Allow, CloudWatch could not publish and no alarm would reach the subscribers.
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
+        return topic
 
     @staticmethod
     def _metrics(

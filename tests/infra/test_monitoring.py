@@ -250,3 +250,17 @@ def test_dashboard_feedback_and_handoffs_by_kind(stage: Synthesized) -> None:
 def test_answer_rate_alarm_is_on_the_dashboard(stage: Synthesized) -> None:
     (status,) = [w for w in dashboard_widgets(stage).values() if w.get("title") == "Alarms"]
     assert len(status["alarms"]) == 8
+
+
+def test_cloudwatch_of_this_account_may_publish_to_the_tls_only_alarm_topic(stage: Synthesized) -> None:
+    """enforce_ssl replaces SNS's default topic policy: without an Allow for CloudWatch no alarm is sent."""
+    (topic_id,) = stage.resources(stage.stateless, "AWS::SNS::Topic")
+    (policy,) = stage.resources(stage.stateless, "AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish" and allow["Resource"] == {"Ref": topic_id}
+    assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
