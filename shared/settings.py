@@ -307,6 +307,11 @@ def _from_file(home: Path) -> dict[str, Any]:
     return data
 
 
+def read_settings_file(home: Path) -> dict[str, Any]:
+    """What ``<home>/settings.json`` holds now (no environment, no defaults)."""
+    return _from_file(home)
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None
 ) -> Settings:

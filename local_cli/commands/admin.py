@@ -11,6 +11,7 @@ import click
 from local_cli.api_keys import DEFAULT_ADDRESS_RATE, DEFAULT_SITE_RATE
 from local_cli.output import UserError, echo, print_remote_health, print_status
 from local_cli.state import State, emit, json_option, user_errors
+from shared.llm.providers import known_names
 
 
 @click.command()
@@ -69,36 +70,117 @@ def providers(state: State, check: bool, as_json: bool) -> None:
 
 @click.command()
 @click.option("--endpoint", help="Default API URL for remote mode (empty string to clear).")
-@click.option("--api-key", help="Default API key for remote mode (stored with 0600 permissions).")
+@click.option(
+    "--remote-api-key",
+    help="Default API key for remote mode, sent as x-api-key to --endpoint (stored with 0600 permissions). "
+    "Before LLM provider keys, this was `configure --api-key KEY`.",
+)
+@click.option(
+    "--provider",
+    metavar="NAME",
+    help="Answer with this LLM provider, the extractive answer as fallback: writes answer_providers="
+    f"NAME:MODEL,extractive. Known: {known_names()}; any other NAME (an OpenAI-compatible server) needs "
+    "--base-url.",
+)
+@click.option("--model", help="The model for --provider (default: the provider's usual one, e.g. llama3.1).")
+@click.option("--base-url", help="The base URL for --provider (vLLM, Ollama on another machine, a proxy).")
+@click.option(
+    "--api-key",
+    "provider_keys",
+    nargs=2,
+    multiple=True,
+    metavar="PROVIDER KEY",
+    help="An LLM provider's API key, e.g. --api-key openai sk-... (repeatable; stored with 0600 "
+    "permissions, shown masked; an empty KEY removes it). Remote mode's key is --remote-api-key.",
+)
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Any other setting (repeatable).")
 @json_option
 @click.pass_obj
 def configure(
-    state: State, endpoint: str | None, api_key: str | None, pairs: tuple[str, ...], as_json: bool
+    state: State,
+    endpoint: str | None,
+    remote_api_key: str | None,
+    provider: str | None,
+    model: str | None,
+    base_url: str | None,
+    provider_keys: tuple[tuple[str, str], ...],
+    pairs: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """Write settings to <home>/settings.json (validated; the file is private to you)."""
-    from shared.settings import Settings, masked, resolve_home, save_settings_file
+    """Write settings to <home>/settings.json (validated; the file is private to you).
 
+    \b
+    rag-explorer configure --provider ollama          # ollama:llama3.1, then extractive
+    rag-explorer configure --provider groq --api-key groq gsk_...
+    rag-explorer configure --endpoint URL --remote-api-key KEY
+    """
+    from shared.llm.providers import configure_values
+    from shared.settings import Settings, read_settings_file, resolve_home, save_settings_file
+
+    home = resolve_home(state.home)
     values: dict[str, Any] = {}
     if endpoint is not None:
         values["endpoint"] = endpoint or None
-    if api_key is not None:
-        values["api_key"] = api_key or None
+    if remote_api_key is not None:
+        values["api_key"] = remote_api_key or None
+    with user_errors():
+        current = read_settings_file(home)
+    try:
+        values.update(
+            configure_values(current, provider=provider, model=model, base_url=base_url, keys=provider_keys)
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or key not in Settings.model_fields or key == "home":
             raise click.BadParameter(f"{pair!r}: expected KEY=VALUE with a known setting", param_hint="--set")
         values[key] = value
     if not values:
-        raise click.UsageError("nothing to configure: give --endpoint, --api-key or --set KEY=VALUE")
-    home = resolve_home(state.home)
+        raise click.UsageError(
+            "nothing to configure: give --provider, --api-key PROVIDER KEY, --endpoint, --remote-api-key "
+            "or --set KEY=VALUE"
+        )
     with user_errors():
         path = save_settings_file(home, values)
-    shown = masked(values)
+    shown = _shown(values, [name for name, _ in provider_keys])
     if as_json:
         click.echo(json.dumps({"settings_file": str(path), "updated": shown}, indent=2))
-    else:
-        echo(f"updated {path}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        return
+    echo(f"updated {path}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    if provider is not None:
+        _provider_note(home, str(values["answer_providers"]))
+
+
+def _shown(values: dict[str, Any], key_names: list[str]) -> dict[str, Any]:
+    """``values`` for people: secrets masked; of llm_api_keys only the providers just given, masked."""
+    from shared.llm.providers import OWN_SETTINGS
+    from shared.settings import MASK, masked
+
+    shown = masked(values)
+    if "llm_api_keys" in values:
+        shown.pop("llm_api_keys")
+        for name in {n.lower() for n in key_names} - set(OWN_SETTINGS):  # openai's: openai_api_key
+            shown[f"llm_api_keys.{name}"] = MASK if name in values["llm_api_keys"] else None
+    return shown
+
+
+def _provider_note(home: Path, chain: str) -> None:
+    """Say what the new chain still needs (a key, a running server) and how to check it."""
+    from shared.errors import ConfigError
+    from shared.llm.factory import ProviderAccess
+    from shared.settings import load_settings
+
+    name = chain.split(":", 1)[0]
+    try:
+        endpoint = ProviderAccess.from_settings(load_settings({"home": home})).endpoint(name)
+    except ConfigError:
+        return
+    if endpoint.missing_key:
+        echo(f"note: {endpoint.missing_key}")
+    elif endpoint.base_url and "localhost" in endpoint.base_url:
+        echo(f"note: {name} must be running at {endpoint.base_url}, with the model pulled")
+    echo("check it with: rag-explorer providers")
 
 
 @click.command()

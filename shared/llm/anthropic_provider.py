@@ -37,11 +37,12 @@ _REFUSAL = "refusal"
 def messages_request(
     model: str, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
 ) -> dict[str, Any]:
-    """System messages go to ``system``; the rest are the turns."""
+    """System messages go to ``system``; the rest are the turns. ``temperature`` is not sent: the current
+    Messages API (and SDK) takes no sampling parameters; the prompt and the verification keep answers
+    grounded."""
     request: dict[str, Any] = {
         "model": model,
         "max_tokens": max_tokens,
-        "temperature": temperature,
         "messages": [{"role": m.role, "content": m.content} for m in messages if m.role != "system"],
     }
     system = "\n\n".join(m.content for m in messages if m.role == "system")
@@ -138,6 +139,11 @@ def classify_anthropic_error(exc: BaseException, provider: str) -> LLMError:
         cause = exc.__cause__ or exc.__context__
         detail = f"{exc.message} ({clip(str(cause), 160)})" if cause else exc.message
         return LLMError("connection", clip(detail), provider=provider)
+    transport = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__.startswith("httpx")}
+    if "TimeoutException" in transport:  # the HTTP client's own errors, raised while a stream is read
+        return LLMError("timeout", "the request timed out", provider=provider)
+    if "TransportError" in transport:  # e.g. the connection dropped mid-stream
+        return LLMError("connection", clip(f"{type(exc).__name__}: {exc}"), provider=provider)
     if isinstance(exc, anthropic.APIStatusError):
         return _classify_status(exc, provider)
     if isinstance(exc, anthropic.APIResponseValidationError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigError
+from shared.extras import require
 from shared.llm.base import LLM, ChatMessage, LLMError
 from shared.llm.providers import EXTRACTIVE, Endpoint, check_spec, resolve_endpoint, split_spec
 from shared.llm.resilience import ErrorHook, ProviderChain, ResilientLLM, breaker_for
@@ -136,6 +137,7 @@ def make_llm(spec: str, *, access: ProviderAccess | None = None, timeout_s: floa
         raise ConfigError(f"{spec!r} is not an LLM provider")
     endpoint = access.endpoint(name)
     if endpoint.protocol == "bedrock":
+        require("aws", f"the {name} answer provider", "boto3", "botocore")
         from shared.llm.bedrock_provider import BedrockChat
 
         return BedrockChat(
@@ -144,11 +146,13 @@ def make_llm(spec: str, *, access: ProviderAccess | None = None, timeout_s: floa
     if endpoint.missing_key:
         return MissingKey(f"{name}:{model}", endpoint.missing_key)
     if endpoint.protocol == "anthropic":
+        require("cloud", f"the {name} answer provider", "anthropic")
         from shared.llm.anthropic_provider import AnthropicChat
 
         return AnthropicChat(
             model, base_url=endpoint.base_url, api_key=endpoint.api_key, timeout=timeout_s, provider=name
         )
+    require("cloud", f"the {name} answer provider", "openai")
     from shared.llm.openai_provider import OpenAIChat
 
     return OpenAIChat(

@@ -179,3 +179,62 @@ def resolve_endpoint(
         )
         return Endpoint(name, protocol, base_url, None, "", hint)
     return Endpoint(name, protocol, base_url, PLACEHOLDER_KEY, "none needed")
+
+
+def configure_values(
+    current: Mapping[str, object],
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    keys: Iterable[tuple[str, str]] = (),
+) -> dict[str, object]:
+    """The settings ``rag-explorer configure --provider NAME [--model M] [--base-url URL] [--api-key NAME
+    KEY]`` writes, given what the settings file holds now (``current``): the chain ``NAME:MODEL,extractive``,
+    and the provider's base URL and keys merged into ``llm_base_urls`` / ``llm_api_keys`` (``openai``: its
+    own settings). An empty key removes one. Raises ValueError with what to do instead."""
+    values: dict[str, object] = {}
+    base_urls = dict(_mapping(current.get("llm_base_urls")))
+    api_keys = dict(_mapping(current.get("llm_api_keys")))
+    if provider is not None:
+        name = provider.strip().lower()
+        if base_url is not None:
+            if name == "openai":
+                values["openai_base_url"] = base_url or None
+            elif base_url:
+                base_urls[name] = base_url
+            else:
+                base_urls.pop(name, None)
+        known = KNOWN_PROVIDERS.get(name)
+        if known is None and name not in base_urls:
+            raise ValueError(
+                f"unknown provider {name[:40]!r}: known ones are {known_names()}; for an OpenAI-compatible "
+                "server (vLLM, LM Studio, ...) give its --base-url"
+            )
+        chosen = model or (known.default_model if known else None)
+        if not chosen:
+            raise ValueError(f"give --model for {name}")
+        values["answer_providers"] = f"{name}:{chosen},{EXTRACTIVE}"
+    elif model is not None or base_url is not None:
+        raise ValueError("--model and --base-url go with --provider NAME")
+    for name, key in keys:
+        name = name.strip().lower()
+        if name == "bedrock":
+            raise ValueError("bedrock uses AWS credentials (an IAM role or profile), not an API key")
+        if name not in KNOWN_PROVIDERS and name not in base_urls:
+            raise ValueError(f"unknown provider {name[:40]!r} for --api-key: known ones are {known_names()}")
+        if name in OWN_SETTINGS:
+            values[OWN_SETTINGS[name][1]] = key or None
+        elif key:
+            api_keys[name] = key
+        else:
+            api_keys.pop(name, None)
+    if base_urls != _mapping(current.get("llm_base_urls")):
+        values["llm_base_urls"] = base_urls
+    if api_keys != _mapping(current.get("llm_api_keys")):
+        values["llm_api_keys"] = api_keys
+    return values
+
+
+def _mapping(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}

@@ -80,12 +80,12 @@ def test_human_output_carries_no_terminal_control(env: dict[str, str], tmp_path:
 
 
 def test_secrets_are_never_echoed(env: dict[str, str]) -> None:
-    r = run(env, "configure", "--set", "opensearch_password=hunter2-secret", "--api-key", "key-abc-987")
+    r = run(env, "configure", "--set", "opensearch_password=hunter2-secret", "--remote-api-key", "key-abc-9")
     assert r.exit_code == 0, r.output
-    assert "hunter2" not in r.output and "key-abc-987" not in r.output and "***" in r.output
+    assert "hunter2" not in r.output and "key-abc-9" not in r.output and "***" in r.output
     r = run(env, "configure", "--set", "opensearch_password=hunter2-secret", "--json")
     assert "hunter2" not in r.output
-    bad = run(env, "configure", "--set", "endpoint=ftp://x", "--api-key", "sk-live-abcdef123456")
+    bad = run(env, "configure", "--set", "endpoint=ftp://x", "--remote-api-key", "sk-live-abcdef123456")
     assert bad.exit_code == 1 and "invalid settings" in bad.output
     assert "abcdef123456" not in bad.output and "123456" not in bad.output
     settings = Path(env["RAG_EXPLORER_HOME"]) / "settings.json"

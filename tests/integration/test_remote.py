@@ -198,7 +198,7 @@ def test_cli_remote_ask_search_status(remote_env: dict[str, str]) -> None:
 
 def test_configure_endpoint_then_use_it(api: str, tmp_path: Path) -> None:
     env = {"RAG_EXPLORER_HOME": str(tmp_path / "home"), "RAG_EXPLORER_EMBEDDER": "hash:256"}
-    r = run(env, "configure", "--endpoint", api, "--api-key", "secret")
+    r = run(env, "configure", "--endpoint", api, "--remote-api-key", "secret")
     assert r.exit_code == 0 and "api_key=***" in r.output and "secret" not in r.output
     settings_file = tmp_path / "home" / "settings.json"
     assert stat.S_IMODE(settings_file.stat().st_mode) == 0o600

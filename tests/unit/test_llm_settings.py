@@ -11,6 +11,7 @@ import pytest
 
 from shared.errors import ConfigError
 from shared.llm.factory import ProviderAccess
+from shared.llm.providers import configure_values
 from shared.settings import Settings, load_settings, masked, save_settings_file
 
 
@@ -91,3 +92,26 @@ def test_openai_keeps_its_own_settings_and_the_secret_is_per_provider(tmp_path: 
     assert access.endpoint("groq").api_key == "gsk-secret"
     assert access.endpoint("anthropic").key_source == "LLM secret (anthropic_api_key)"
     assert access.endpoint("mistral").missing_key is not None
+
+
+def test_configure_values_merge_into_what_the_file_holds() -> None:
+    current = {"llm_api_keys": {"groq": "gsk-old"}, "llm_base_urls": {"vllm": "http://a/v1"}}
+    assert configure_values(current, provider="ollama") == {"answer_providers": "ollama:llama3.1,extractive"}
+    assert configure_values({}, provider="Groq", model="llama-3.1-8b-instant") == {
+        "answer_providers": "groq:llama-3.1-8b-instant,extractive"
+    }
+    values = configure_values(current, keys=[("mistral", "mk"), ("groq", ""), ("openai", "sk")])
+    assert values == {"llm_api_keys": {"mistral": "mk"}, "openai_api_key": "sk"}
+    assert configure_values(current, provider="vllm", model="m") == {"answer_providers": "vllm:m,extractive"}
+    values = configure_values({}, provider="lmstudio", base_url="http://127.0.0.1:1234/v1", model="qwen")
+    assert values["llm_base_urls"] == {"lmstudio": "http://127.0.0.1:1234/v1"}
+    assert configure_values({}, provider="openai", base_url="http://x/v1")["openai_base_url"] == "http://x/v1"
+    for kwargs, match in (
+        ({"provider": "azure"}, "known ones are openai, anthropic"),
+        ({"provider": "lmstudio", "base_url": "http://x/v1"}, "give --model"),
+        ({"model": "m"}, "go with --provider"),
+        ({"keys": [("bedrock", "k")]}, "AWS credentials"),
+        ({"keys": [("azure", "k")]}, "unknown provider 'azure'"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            configure_values({}, **kwargs)
