@@ -59,9 +59,17 @@ class FunctionsConfig:
     ingest_timeout: Duration = field(default_factory=lambda: Duration.minutes(5))
     ingest_batch_size: int = 5
     ingest_batching_window: Duration = field(default_factory=lambda: Duration.seconds(10))
-    # reserved concurrency of the ingest function: at most this many batches index at once
-    ingest_reserved_concurrency: int = 2
+    # the SQS event source's maximum concurrency: at most this many batches index at once (Lambda: 2 to
+    # 1,000). Not reserved concurrency, which the SQS poller ignores: its throttled batches come back after
+    # the visibility timeout as receives, and after ingest_max_receive_count of them land in the DLQ.
+    ingest_max_concurrency: int = 2
     ingest_max_receive_count: int = 5  # deliveries before a message goes to the dead-letter queue
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.ingest_max_concurrency <= 1000:
+            raise ValueError(
+                f"ingest_max_concurrency is between 2 and 1000, not {self.ingest_max_concurrency}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -293,7 +301,7 @@ def prod() -> StageConfig:
             volume_size_gib=20,
             index_replicas=1,
         ),
-        functions=FunctionsConfig(ingest_reserved_concurrency=4),
+        functions=FunctionsConfig(ingest_max_concurrency=4),
         api=ApiConfig(
             throttle_rate_limit=50,
             throttle_burst_limit=100,

@@ -33,7 +33,6 @@ class AppFunction(Construct):
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
         placement: VpcPlacement | None = None,
-        reserved_concurrency: int | None = None,
         tracing: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -64,7 +63,6 @@ class AppFunction(Construct):
             vpc=placement.vpc if placement else None,
             vpc_subnets=placement.subnets if placement else None,
             security_groups=list(placement.security_groups) if placement else None,
-            reserved_concurrent_executions=reserved_concurrency,
         )
         acknowledge(
             self,

@@ -51,8 +51,6 @@ class Ingestion(Construct):
             log_retention=log_retention,
             removal_policy=RemovalPolicy.DESTROY,
             placement=placement,
-            # at most this many batches index at once, so that OpenSearch is not flooded
-            reserved_concurrency=config.ingest_reserved_concurrency,
         )
         self.function.function.add_event_source(
             event_sources.SqsEventSource(
@@ -60,6 +58,10 @@ class Ingestion(Construct):
                 batch_size=config.ingest_batch_size,
                 max_batching_window=config.ingest_batching_window,
                 report_batch_item_failures=True,
+                # at most this many batches index at once, so that OpenSearch is not flooded. The poller
+                # itself holds back: a burst waits in the queue instead of being throttled (reserved
+                # concurrency would throttle, and each throttled receive counts towards the DLQ)
+                max_concurrency=config.ingest_max_concurrency,
             )
         )
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from infra.config import FunctionsConfig, stage_config
 from tests.infra.conftest import Synthesized
 
 
@@ -56,7 +59,8 @@ def test_ingest_function_reads_the_queue_in_batches_with_partial_failures(stage:
     props = function["Properties"]
     assert props["Runtime"] == "python3.12" and props["Architectures"] == ["arm64"]
     assert props["Handler"] == "handler.lambda_handler"
-    assert props["ReservedConcurrentExecutions"] == (2 if stage.stage == "dev" else 4)
+    # no reserved concurrency: the SQS poller would be throttled and count the throttles as receives
+    assert "ReservedConcurrentExecutions" not in props
     assert props["Timeout"] == 300 and props["TracingConfig"] == {"Mode": "Active"}
     (mapping,) = stage.resources(stage.stateless, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["FunctionName"] == {"Ref": function_id}
@@ -70,3 +74,18 @@ def test_ingest_reads_documents_and_lists_the_bucket(stage: Synthesized) -> None
     actions = [s["Action"] for s in policy["Properties"]["PolicyDocument"]["Statement"]]
     assert "s3:GetObject" in actions and "s3:ListBucket" in actions
     assert not any(a in ("s3:PutObject", "s3:DeleteObject", "s3:*") for a in actions)
+
+
+def test_the_event_source_bounds_concurrency_so_a_burst_waits_in_the_queue(stage: Synthesized) -> None:
+    """The synthesized mapping caps the batches in flight (2 dev, 4 prod): the poller receives no more
+    than that many, so nothing is throttled and no receive is spent on a throttle."""
+    (mapping,) = stage.resources(stage.stateless, "AWS::Lambda::EventSourceMapping").values()
+    expected = stage_config(stage.stage).functions.ingest_max_concurrency
+    assert expected == (2 if stage.stage == "dev" else 4)
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": expected}
+
+
+@pytest.mark.parametrize("value", [1, 1001])
+def test_max_concurrency_outside_what_lambda_accepts_fails_synth(value: int) -> None:
+    with pytest.raises(ValueError, match="between 2 and 1000"):
+        FunctionsConfig(ingest_max_concurrency=value)
