@@ -76,6 +76,8 @@ synth: $(VENV)/.dev-installed node_modules/.installed
 	done
 	$(BIN)/python -m infra.asset_sizes cdk.out/dev
 
+# The benchmarks that read BEIR SciFact (../shared/data/scifact, or RAG_EXPLORER_BENCH_DATA/scifact) and
+# the quality sets that are not installed print "skipped: ... get it with ..." and exit 0 without them.
 bench: $(VENV)/.installed
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/embed_throughput.py

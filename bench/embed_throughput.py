@@ -28,6 +28,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from outside_data import scifact  # noqa: E402
+
 from shared.embeddings.minilm import MiniLMEmbedder  # noqa: E402
 
 CONTENT_TOKENS = 254  # + [CLS] + [SEP] = the model's 256-token window
@@ -105,12 +107,16 @@ def measure(emb: MiniLMEmbedder, chunks: list[str], repeat: int) -> tuple[float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/scifact/corpus.jsonl")
+    parser.add_argument("--data", type=Path, help="a corpus.jsonl [default: SciFact's, in ../shared/data]")
     parser.add_argument("--n", type=int, default=256, help="chunks per measurement")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="best of this many runs")
     args = parser.parse_args()
+    if args.data is None:
+        args.data = scifact(None, "embed_throughput", ("corpus.jsonl",)) / "corpus.jsonl"
+    elif not args.data.is_file():
+        parser.error(f"--data {args.data}: no such file")
 
     ours = MiniLMEmbedder(batch_size=args.batch_size, threads=args.threads)
     blas = BlasThreadedEmbedder(batch_size=args.batch_size)

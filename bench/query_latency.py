@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from outside_data import scifact  # noqa: E402
+
 from shared.chunking import Chunker, embedding_text  # noqa: E402
 from shared.evaluation import percentile  # noqa: E402
 from shared.loaders import load_file  # noqa: E402
@@ -63,10 +65,11 @@ def warm(service: RagService) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "scifact")
+    ap.add_argument("--data", type=Path, help="BEIR SciFact folder [default ../shared/data/scifact]")
     ap.add_argument("--chunks", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=300)
     args = ap.parse_args()
+    args.data = scifact(args.data, "query_latency")
     home = ROOT / "bench" / ".cache" / f"latency-{args.chunks}"
     service = RagService(Settings(home=home))
     build(service, args.data / "corpus.jsonl", args.chunks)

@@ -21,12 +21,14 @@ from click.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from outside_data import scifact  # noqa: E402
+
 from local_cli.main import cli  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "scifact")
+    ap.add_argument("--data", type=Path, help="BEIR SciFact folder [default ../shared/data/scifact]")
     ap.add_argument("--split", default="test")
     ap.add_argument("--home", type=Path, default=ROOT / "bench" / ".cache" / "scifact")
     ap.add_argument("--legs", default="dense,bm25,hybrid", help="which of dense,bm25,hybrid to run")
@@ -34,6 +36,7 @@ def main() -> None:
     ap.add_argument("--dense-weight", type=float, default=1.0)
     ap.add_argument("--lexical-weight", type=float, default=1.0)
     args = ap.parse_args()
+    args.data = scifact(args.data, "scifact", ("corpus.jsonl", "queries.jsonl", f"qrels/{args.split}.tsv"))
 
     configs = {"dense": (1.0, 0.0), "bm25": (0.0, 1.0), "hybrid": (args.dense_weight, args.lexical_weight)}
     results = {}

@@ -7,6 +7,10 @@ documents, and printed raw they could clear the screen, fake report lines or set
 
 from __future__ import annotations
 
+import os
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -45,6 +49,15 @@ def secho(message: str = "", *, err: bool = False, nl: bool = True, **styles: An
     click.secho(printable(message), err=err, nl=nl, **styles)
 
 
+#: Where `make demo` keeps its index (the Makefile's DEMO_HOME), named when an empty index is queried.
+DEMO_HOME = ".rag-demo"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 document"``, ``"2 documents"``; ``many`` for words that do not just take an s."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 class UserError(click.ClickException):
     """A user error (exit 1, ``Error: message``), its message safe to print."""
 
@@ -53,18 +66,56 @@ class UserError(click.ClickException):
 
 
 def print_ingest(s: IngestSummary) -> None:
+    unsupported = 0
     for f in s.files:
         if f.status in ("error", "skipped", "removed"):
             echo(f"  {f.status:8} {f.path}: {f.reason}")
+            unsupported += (f.reason or "").startswith("unsupported file type")
         for w in f.warnings:
             echo(f"  warning  {f.path}: {w}")
+    if unsupported:
+        from shared.loaders import SUPPORTED_SUFFIXES
+
+        echo(f"  (the file types RAG Explorer reads: {' '.join(sorted(SUPPORTED_SUFFIXES))})")
     echo(
-        f"{s.files_seen} files: {s.files_indexed} indexed, {s.files_unchanged} unchanged, "
-        f"{s.files_skipped} skipped, {s.files_failed} failed; {s.documents_indexed} documents, "
-        f"{s.chunks_added} chunks embedded"
-        + (f", {s.documents_removed} documents removed" if s.documents_removed else "")
+        f"{plural(s.files_seen, 'file')}: {s.files_indexed} indexed, {s.files_unchanged} unchanged, "
+        f"{s.files_skipped} skipped, {s.files_failed} failed; {plural(s.documents_indexed, 'document')}, "
+        f"{plural(s.chunks_added, 'chunk')} embedded"
+        + (f", {plural(s.documents_removed, 'document')} removed" if s.documents_removed else "")
         + f" in {s.seconds:.1f}s"
     )
+
+
+def empty_index_lines(home: str | Path, command: Sequence[str]) -> list[str]:
+    """What to tell someone whose index is empty: that it is, how to fill it, and where the demo's index
+    is. ``command`` is the command they ran, without global options (to show it with ``--home``)."""
+    from shared.loaders import SUPPORTED_SUFFIXES
+
+    pad = " " * 21
+    lines = [
+        f"The index in {home} is empty: nothing has been ingested into it yet.",
+        "  Fill it:           rag-explorer ingest PATH",
+        f"{pad}(files or folders; it reads {' '.join(sorted(SUPPORTED_SUFFIXES))})",
+    ]
+    demo = Path(DEMO_HOME)
+    if demo.is_dir() and os.path.abspath(demo) == os.path.abspath(os.path.expanduser(home)):
+        return lines  # this is the demo's home: `make demo` fills it
+    lines.append("  The demo's index:  " + shlex.join(["rag-explorer", "--home", DEMO_HOME, *command]))
+    if demo.is_dir():
+        lines.append(f"{pad}(`make demo` put it in ./{DEMO_HOME})")
+    else:
+        lines.append(f"{pad}(`make demo` keeps it in {DEMO_HOME}/ of the repository: run it from there)")
+    return lines
+
+
+def print_empty_index(home: str | Path, command: Sequence[str], *, note: bool = False) -> None:
+    """The empty-index hint, after the output; ``note``: as one short line on stderr (with --json)."""
+    if note:
+        echo(f"note: the index in {home} is empty; fill it with `rag-explorer ingest PATH`", err=True)
+        return
+    echo()
+    for line in empty_index_lines(home, command):
+        echo(line)
 
 
 def print_blocks(text: str, indent: str = "  ") -> None:
@@ -122,12 +173,13 @@ def print_hits(response: SearchResponse) -> None:
 
 def print_remote_health(endpoint: str | None, health: dict[str, Any]) -> None:
     store, embedder = health.get("store") or {}, health.get("embedder") or {}
+    counts = [
+        plural(n, word) if isinstance(n, int) else f"{n} {word}s"
+        for n, word in ((store.get("documents"), "document"), (store.get("chunks"), "chunk"))
+    ]
     echo(f"endpoint:  {endpoint}")
     echo(f"status:    {health.get('status')} (version {health.get('version')})")
-    echo(
-        f"store:     {store.get('backend')} {store.get('status')}: {store.get('documents')} documents, "
-        f"{store.get('chunks')} chunks"
-    )
+    echo(f"store:     {store.get('backend')} {store.get('status')}: {', '.join(counts)}")
     echo(f"embedder:  {embedder.get('name')} ({embedder.get('status')})")
     if health.get("failing"):
         echo(f"failing:   {', '.join(health['failing'])}")
@@ -137,18 +189,20 @@ def print_status(st: StatusResponse) -> None:
     echo(f"home:      {st.home}")
     echo(f"store:     {st.store_path}")
     echo(f"embedder:  {st.embedder} ({st.embedder_dimension} dimensions)")
-    echo(f"documents: {st.documents}")
+    echo(f"documents: {st.documents}" + (" (the index is empty)" if st.chunks == 0 else ""))
     echo(f"chunks:    {st.chunks} (BM25: {st.lexical_chunks})")
     echo(
         f"health:    {'ok' if st.health.ok else 'PROBLEM'}"
         + (f" — {st.health.detail}" if st.health.detail else "")
     )
+    if st.chunks == 0:
+        print_empty_index(st.home, ["status"])
 
 
 def print_eval(summary: EvalSummary, values: dict[str, Any], where: str) -> None:
     echo(
-        f"{summary.questions} questions ({summary.answerable} answerable, {summary.out_of_scope} out of "
-        f"scope, {summary.errors} errors) against {where}"
+        f"{plural(summary.questions, 'question')} ({summary.answerable} answerable, {summary.out_of_scope} "
+        f"out of scope, {plural(summary.errors, 'error')}) against {where}"
     )
     for key in EVAL_METRICS:
         value = values[key]

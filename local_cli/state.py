@@ -50,6 +50,10 @@ class State:
             self._service = RagService(self.settings())
         return self._service
 
+    def empty_index(self) -> bool:
+        """Whether the local index holds no chunk at all (remote mode: never said; the API reports it)."""
+        return not self.remote and self.service().store.count_chunks() == 0
+
     def local_only(self, command: str) -> RagService:
         if self.remote:
             raise UserError(

@@ -104,6 +104,21 @@ def source_for(path: Path) -> str:
         return str(path.expanduser().absolute())
 
 
+def duplicate_files(paths: Sequence[Path]) -> dict[Path, Path]:
+    """The paths that name the same file as another one of ``paths`` (a symlink to it), each mapped to
+    that one: the file that is not a link if there is one, else the first. Indexing it again would only
+    find it "unchanged"."""
+    by_source: dict[str, list[Path]] = {}
+    for path in paths:
+        by_source.setdefault(source_for(path), []).append(path)
+    duplicates: dict[Path, Path] = {}
+    for same in by_source.values():
+        if len(same) > 1:
+            original = next((p for p in same if not p.is_symlink()), same[0])
+            duplicates.update({p: original for p in same if p is not original})
+    return duplicates
+
+
 class Ingestor:
     def __init__(
         self,
@@ -147,8 +162,14 @@ class Ingestor:
         known = self.store.source_hashes()
         todo = list(files) if files is not None else list(iter_files(paths))
         folders = [p for p in paths if p.is_dir()]
+        duplicates = duplicate_files(todo)
         for path in todo:
-            report = self._ingest_file(path, known, folders, placement)
+            original = duplicates.get(path)
+            if original is not None:
+                reason = f"same file as {original} (through a symlink): indexed once, under that name"
+                report = FileReport(path=str(path), status="skipped", reason=reason)
+            else:
+                report = self._ingest_file(path, known, folders, placement)
             self._add(summary, report)
             if on_file:
                 on_file(path, report)

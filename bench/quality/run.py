@@ -120,7 +120,7 @@ def main() -> None:
             records[name] = [json.loads(x) for x in cached.read_text(encoding="utf-8").splitlines()]
             continue
         if not corpus.root.is_dir():
-            print(f"{name}: not installed, skipped ({corpus.install})", file=sys.stderr)
+            print(f"skipped: quality set {name}: not installed; get it with `{corpus.install}`", flush=True)
             continue
         records[name] = collect(corpus)
         cached.parent.mkdir(parents=True, exist_ok=True)

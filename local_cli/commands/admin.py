@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from local_cli.api_keys import DEFAULT_ADDRESS_RATE, DEFAULT_SITE_RATE
-from local_cli.output import UserError, echo, print_remote_health, print_status
+from local_cli.output import UserError, echo, print_empty_index, print_remote_health, print_status
 from local_cli.state import State, emit, json_option, user_errors
 from shared.llm.providers import known_names
 
@@ -32,6 +32,8 @@ def status(state: State, as_json: bool) -> None:
         st = service.status()
     if as_json:
         emit(st)
+        if st.chunks == 0:
+            print_empty_index(st.home, ["status"], note=True)
         return
     print_status(st)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from local_cli.output import UserError, echo, print_ingest
+from local_cli.output import UserError, echo, plural, print_ingest
+from local_cli.progress import IngestProgress
 from local_cli.state import State, emit, json_option, user_errors, wait_option
 from shared.text import printable
 
@@ -70,27 +70,22 @@ def ingest(
     files = list(iter_files(paths))
     with state.writing("ingest", wait=wait), user_errors():
         service.embedder  # noqa: B018 - load the model before the progress bar starts
-        bar: Any
-        with click.progressbar(
-            length=len(files),
-            label="Ingesting",
-            file=sys.stderr,
-            show_pos=True,
-            item_show_func=lambda p: printable(p.name) if p else "",
-        ) as bar:
-            summary = service.ingest(
-                list(paths),
-                prune=prune,
-                files=files,
-                on_file=lambda p, _r: bar.update(1, p),
-                collection=collection,
-            )
+        ingestor = service.ingestor
+        hook = ingestor.on_embedded
+        with IngestProgress(len(files)) as progress:
+            ingestor.on_embedded = progress.chain(hook)  # chunks count as they are embedded
+            try:
+                summary = service.ingest(
+                    list(paths), prune=prune, files=files, on_file=progress.file_done, collection=collection
+                )
+            finally:
+                ingestor.on_embedded = hook
     if as_json:
         emit(summary)
     else:
         print_ingest(summary)
     if strict and summary.files_failed:
-        raise UserError(f"{summary.files_failed} file(s) failed to load")
+        raise UserError(f"{plural(summary.files_failed, 'file')} failed to load")
 
 
 @click.command()
@@ -110,7 +105,8 @@ def remove(state: State, paths: tuple[Path, ...], wait: bool, as_json: bool) -> 
         echo(f"removed   {s}")
     for s in summary.not_found:
         echo(f"not found {s}")
-    echo(f"{len(summary.sources_removed)} documents, {summary.chunks_removed} chunks removed")
+    removed = len(summary.sources_removed)
+    echo(f"{plural(removed, 'document')}, {plural(summary.chunks_removed, 'chunk')} removed")
     if summary.not_found and not summary.sources_removed:
         raise UserError("none of the given paths is in the index")
 
@@ -153,7 +149,7 @@ def push(path: Path, bucket: str, prefix: str, delete: bool, dry_run: bool, as_j
         echo(
             f"{summary.uploaded} uploaded, {summary.unchanged} unchanged, {summary.deleted} deleted, "
             f"{summary.skipped} skipped, "
-            f"{summary.errors} errors" + (" (dry run)" if dry_run else "")
+            f"{plural(summary.errors, 'error')}" + (" (dry run)" if dry_run else "")
         )
     if summary.errors:
-        raise UserError(f"{summary.errors} file(s) could not be pushed")
+        raise UserError(f"{plural(summary.errors, 'file')} could not be pushed")

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from local_cli.commands.documents import collection_option
-from local_cli.output import UserError, echo, print_answer, print_eval, print_hits, secho
+from local_cli.output import (
+    UserError,
+    echo,
+    print_answer,
+    print_empty_index,
+    print_eval,
+    print_hits,
+    secho,
+)
 from local_cli.state import (
     State,
     emit,
@@ -26,9 +34,21 @@ from local_cli.state import (
 
 if TYPE_CHECKING:
     from shared.models import AskResponse, SearchFilter, SearchResponse
-    from shared.service import RagService
 
 _COLLECTION_HELP = "Only documents of this collection."
+#: The first reason of a refusal when the local index holds nothing at all.
+EMPTY_INDEX_REASON = "the index is empty: no document has been ingested yet"
+
+
+def _empty_index(state: State, response: AskResponse | None = None) -> bool:
+    """Whether the local index is empty (checked only after a refusal or no hits); a refusal then says so
+    first."""
+    if response is not None and response.decision != "refuse":
+        return False
+    empty = state.empty_index()
+    if empty and response is not None:
+        response.reasons.insert(0, EMPTY_INDEX_REASON)
+    return empty
 
 
 def _filters(source_prefix: str | None, tags: tuple[str, ...], collection: str | None) -> SearchFilter | None:
@@ -95,7 +115,7 @@ def ask(
     record = _recorder(state, filters, enabled=not no_log and not state.remote)
     if stream:
         assert question is not None
-        _ask_stream(state.service(), question, max_chunks, confidence_threshold, filters, record)
+        _ask_stream(state, question, max_chunks, confidence_threshold, filters, record)
         return
     service = state.backend()
 
@@ -109,14 +129,19 @@ def ask(
     if batch is not None:
         with user_errors():
             run_batch(batch, ("question", "query", "text"), handle)
+        if state.empty_index():
+            print_empty_index(state.settings().home_path, ["ask", "--batch", str(batch)], note=True)
         return
     assert question is not None
     with user_errors():
         response = handle(question)
+    empty = _empty_index(state, response)
     if as_json:
         emit(response)
     else:
         print_answer(response)
+    if empty:
+        print_empty_index(state.settings().home_path, ["ask", question], note=as_json)
 
 
 def _recorder(
@@ -138,7 +163,7 @@ def _recorder(
 
 
 def _ask_stream(
-    service: RagService,
+    state: State,
     question: str,
     max_chunks: int | None,
     confidence_threshold: float | None,
@@ -148,7 +173,7 @@ def _ask_stream(
     streamed = False
     started = time.perf_counter()
     with user_errors():
-        for item in service.ask_stream(
+        for item in state.service().ask_stream(
             question, max_chunks=max_chunks, confidence_threshold=confidence_threshold, filters=filters
         ):
             if isinstance(item, str):
@@ -156,11 +181,14 @@ def _ask_stream(
                 streamed = True
                 continue
             item = record(item, (time.perf_counter() - started) * 1000)
+            empty = _empty_index(state, item)
             if streamed:
                 echo("\n")
                 if item.decision == "answer" and item.provider != "extractive":
                     secho(f"Verified answer ({item.provider})", bold=True)
             print_answer(item)
+            if empty:
+                print_empty_index(state.settings().home_path, ["ask", question])
 
 
 @click.command()
@@ -197,14 +225,19 @@ def search(
     if batch is not None:
         with user_errors():
             run_batch(batch, ("question", "query", "text"), handle)
+        if state.empty_index():
+            print_empty_index(state.settings().home_path, ["search", "--batch", str(batch)], note=True)
         return
     assert query is not None
     with user_errors():
         response = handle(query)
+    empty = not response.hits and state.empty_index()
     if as_json:
         emit(response)
-        return
-    print_hits(response)
+    else:
+        print_hits(response)
+    if empty:
+        print_empty_index(state.settings().home_path, ["search", query], note=as_json)
 
 
 @click.command("eval")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from local_cli.output import UserError, echo
+from local_cli.output import UserError, echo, plural
 from local_cli.state import State, emit, json_option, user_errors
 
 if TYPE_CHECKING:
@@ -50,12 +50,12 @@ def print_report(report: DeflectionReport) -> None:
         + (f", collection {s.collection}" if s.collection else "")
     )
     echo(
-        f"  {t.questions} questions -> {t.answered} answered -> {t.not_rated_down} not rated down -> "
-        f"{t.deflected} deflected ({_pct(t.deflection_rate)})"
+        f"  {plural(t.questions, 'question')} -> {t.answered} answered -> {t.not_rated_down} not rated down "
+        f"-> {t.deflected} deflected ({_pct(t.deflection_rate)})"
     )
     echo(
         f"  answer rate {_pct(t.answer_rate)}, rated helpful {_pct(t.helpful_share)} of {t.rated}, "
-        f"{t.handoffs} handoffs, latency p50 {t.latency_p50_ms or 0:.0f} ms"
+        f"{plural(t.handoffs, 'handoff')}, latency p50 {t.latency_p50_ms or 0:.0f} ms"
         f" / p95 {t.latency_p95_ms or 0:.0f} ms"
     )
     if s.by_day:
@@ -65,12 +65,13 @@ def print_report(report: DeflectionReport) -> None:
     if len(s.by_collection) > 1:
         echo("\nBy collection:")
         for col in s.by_collection:
-            echo(f"  {col.collection}: {col.questions} questions, deflection {_pct(col.deflection_rate)}")
-    echo(f"\nCoverage gaps ({g.considered} refused or rated-down questions):")
+            rate = _pct(col.deflection_rate)
+            echo(f"  {col.collection}: {plural(col.questions, 'question')}, deflection {rate}")
+    echo(f"\nCoverage gaps ({plural(g.considered, 'refused or rated-down question')}):")
     if not g.clusters:
         echo("  none in this period")
     for n, c in enumerate(g.clusters[:10], 1):
-        echo(f"  {n}. {c.size} questions ({c.refused} refused, {c.rated_down} rated down)")
+        echo(f"  {n}. {plural(c.size, 'question')} ({c.refused} refused, {c.rated_down} rated down)")
         for q in c.questions:
             echo(f"       - {q}")
         if c.closest_pages:

@@ -224,12 +224,12 @@ class S3Sync:
 
     def reconcile(self, bucket: str, key: str) -> KeyResult:
         """Make the index match the object's current state in S3."""
-        from shared.loaders import SUPPORTED_SUFFIXES
+        from shared.loaders import SUPPORTED_SUFFIXES, unsupported_type
 
         started = time.perf_counter()
         suffix = PurePosixPath(key).suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:  # nothing of it can be in the index: no S3 call needed
-            result = KeyResult(bucket, key, "skipped", reason=f"unsupported file type '{suffix or '(none)'}'")
+            result = KeyResult(bucket, key, "skipped", reason=unsupported_type(key))
             self._count(result)
             self.log.info("skipped s3://%s/%s: %s", bucket, key, result.reason)
             return result

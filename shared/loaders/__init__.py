@@ -36,6 +36,7 @@ __all__ = [
     "LoadLimits",
     "iter_files",
     "load_file",
+    "unsupported_type",
 ]
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -100,11 +101,16 @@ def load_bytes(
     return _parse(loader, path, data, source, limits)
 
 
+def unsupported_type(name: str) -> str:
+    """The reason a file called ``name`` is not read: its extension, or that it has none."""
+    suffix = PurePosixPath(name).suffix.lower()
+    return f"unsupported file type '{suffix}'" if suffix else "unsupported file type: no file extension"
+
+
 def _loader_for(path: Path, source: str) -> _Loader:
     loader = _LOADERS.get(path.suffix.lower())
     if loader is None:
-        shown = path.suffix.lower() or "(none)"
-        raise LoaderError(f"unsupported file type '{shown}'", source=source)
+        raise LoaderError(unsupported_type(path.name), source=source)
     return loader
 
 

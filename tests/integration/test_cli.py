@@ -72,7 +72,7 @@ def test_human_ingest_output(env: dict[str, str], docs: Path) -> None:
     assert r.exit_code == 0
     assert "broken.pdf" in r.output and "2 indexed" in r.output and "1 failed" in r.output
     strict = run(env, "ingest", "--strict", str(docs))
-    assert strict.exit_code == 1 and "1 file(s) failed to load" in strict.output
+    assert strict.exit_code == 1 and "1 file failed to load" in strict.output
 
 
 def test_unusable_home_is_a_clear_error(tmp_path: Path) -> None:

@@ -43,8 +43,9 @@ def test_a_symlink_loop_or_escape_never_stops_the_batch_and_is_not_indexed(
     r = run(env, "ingest", str(docs), "--json")
     assert r.exit_code == 0, r.output
     files = {Path(f["path"]).name: f for f in json.loads(r.stdout)["files"]}
-    # a link inside the folder is fine: the same document as its target (indexed once)
-    assert {files["guide.md"]["status"], files["copy.md"]["status"]} == {"indexed", "unchanged"}
+    # a link inside the folder is fine: the same document as its target, indexed once, under its own name
+    assert files["guide.md"]["status"] == "indexed" and files["copy.md"]["status"] == "skipped"
+    assert files["copy.md"]["reason"].startswith(f"same file as {docs / 'guide.md'} (through a symlink)")
     assert files["keys.json"]["status"] == "skipped"
     assert "outside the folder" in files["keys.json"]["reason"]
     assert {files["a.md"]["status"], files["b.md"]["status"]} == {"skipped"}

@@ -187,7 +187,7 @@ def test_cli_remote_ask_search_status(remote_env: dict[str, str]) -> None:
     r = run(remote_env, "search", "invoices", "-k", "1", "--json")
     assert SearchResponse.model_validate_json(r.stdout).hits[0].source.endswith("guide.md")
     r = run(remote_env, "status")
-    assert r.exit_code == 0 and "1 documents" in r.output
+    assert r.exit_code == 0 and "1 document, 2 chunks" in r.output
     r = run(remote_env, "ingest", ".")
     assert r.exit_code == 1 and "rag-explorer push" in r.output
     for command in ("ask", "search"):  # over the API's ceiling: a clean user error, never a traceback
