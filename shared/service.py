@@ -5,12 +5,14 @@ Everything heavy (embedder weights, the store client) is built lazily, once, on 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared.answer_cache import AnswerCache, answer_key, make_answer_cache, settings_fingerprint
 from shared.answering.base import Answerer
 from shared.answering.extractive import ExtractiveAnswerer
 from shared.chunking import Chunker
@@ -36,8 +38,12 @@ if TYPE_CHECKING:
 from shared.settings import Settings
 from shared.stores.base import VectorStore
 
+log = logging.getLogger(__name__)
+
 #: The collection the current question is held to (None: all), for the answerer's vocabulary lookup.
 _ASKED_COLLECTION: ContextVar[str | None] = ContextVar("asked_collection", default=None)
+#: LLM providers that failed while answering the current question (an answer after a failure is not cached).
+_PROVIDER_FAILURES: ContextVar[list[str] | None] = ContextVar("provider_failures", default=None)
 
 
 class InvalidRequestError(RagExplorerError):
@@ -138,8 +144,20 @@ class RagService:
         return GenerativeAnswerer(chain, self.embedder, extractive=self.extractive)
 
     def _llm_failed(self, provider: str, kind: str) -> None:
+        failures = _PROVIDER_FAILURES.get()
+        if failures is not None:
+            failures.append(provider)
         if self.metrics is not None:
             self.metrics.count("LLMFailure", Provider=provider, ErrorType=kind)
+
+    @cached_property
+    def answer_cache(self) -> AnswerCache | None:
+        """Answers remembered until the index changes (:mod:`shared.answer_cache`); None when off."""
+        return make_answer_cache(self.settings)
+
+    @cached_property
+    def _fingerprint(self) -> str:
+        return settings_fingerprint(self.settings)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -211,13 +229,22 @@ class RagService:
         filters: SearchFilter | None = None,
     ) -> AskResponse:
         question = self._check_text(question, "question")
+        key = self._cache_key(question, max_chunks, confidence_threshold, filters)
+        cached = self._cached(key, question)
+        if cached is not None:
+            return cached
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
         scope = _ASKED_COLLECTION.set(filters.collection if filters else None)
+        failures = _PROVIDER_FAILURES.set([])
         try:
-            response = self.answerer.answer(question, retrieved, threshold=confidence_threshold)
+            response = self._escalate(
+                self.answerer.answer(question, retrieved, threshold=confidence_threshold), filters
+            )
+            self._remember(key, response)
         finally:
+            _PROVIDER_FAILURES.reset(failures)
             _ASKED_COLLECTION.reset(scope)
-        return self._escalate(response, filters)
+        return response
 
     def ask_stream(
         self,
@@ -227,15 +254,74 @@ class RagService:
         confidence_threshold: float | None = None,
         filters: SearchFilter | None = None,
     ) -> Iterator[str | AskResponse]:
-        """Like :meth:`ask`, but yields the generated text as it arrives, then the verified response."""
+        """Like :meth:`ask`, but yields the generated text as it arrives, then the verified response.
+        A cached answer comes whole: the response alone, as the extractive answerer streams."""
         question = self._check_text(question, "question")
+        key = self._cache_key(question, max_chunks, confidence_threshold, filters)
+        cached = self._cached(key, question)
+        if cached is not None:
+            yield cached
+            return
         retrieved = self.retriever.retrieve(question, max_chunks or self.settings.max_chunks, filters)
         scope = _ASKED_COLLECTION.set(filters.collection if filters else None)
+        failures = _PROVIDER_FAILURES.set([])
         try:
             for item in self.answerer.stream(question, retrieved, threshold=confidence_threshold):
-                yield item if isinstance(item, str) else self._escalate(item, filters)
+                if isinstance(item, str):
+                    yield item
+                    continue
+                response = self._escalate(item, filters)
+                self._remember(key, response)
+                yield response
         finally:
+            _PROVIDER_FAILURES.reset(failures)
             _ASKED_COLLECTION.reset(scope)
+
+    # ------------------------------------------------------------------ answer cache
+
+    def _cache_key(
+        self,
+        question: str,
+        max_chunks: int | None,
+        confidence_threshold: float | None,
+        filters: SearchFilter | None,
+    ) -> str | None:
+        """The question's cache key, with the index version read *before* retrieval (an answer is never
+        filed under a version newer than the index it was read from); None: no caching for this question
+        (the cache is off, or the version cannot be read: the question then meets the store's own error)."""
+        if self.answer_cache is None:
+            return None
+        try:
+            version = self.store.index_version()
+        except RagExplorerError as exc:
+            log.warning("answer cache skipped: cannot read the index version: %s", exc)
+            return None
+        s = self.settings
+        return answer_key(
+            question,
+            fingerprint=self._fingerprint,
+            index_version=version,
+            filters=filters,
+            max_chunks=max_chunks or s.max_chunks,
+            threshold=s.confidence_threshold if confidence_threshold is None else confidence_threshold,
+        )
+
+    def _cached(self, key: str | None, question: str) -> AskResponse | None:
+        if key is None or self.answer_cache is None:
+            return None
+        found = self.answer_cache.get(key)
+        self._count("AnswerCacheHit" if found is not None else "AnswerCacheMiss")
+        return None if found is None else found.model_copy(update={"question": question})
+
+    def _remember(self, key: str | None, response: AskResponse) -> None:
+        """Cache ``response`` unless a provider failed on the way (a fallback answer is not the answer the
+        configuration gives once the provider is back)."""
+        if key is not None and self.answer_cache is not None and not _PROVIDER_FAILURES.get():
+            self.answer_cache.put(key, response)
+
+    def _count(self, name: str) -> None:
+        if self.metrics is not None:
+            self.metrics.count(name)
 
     def _escalate(self, response: AskResponse, filters: SearchFilter | None) -> AskResponse:
         if response.decision == "refuse":

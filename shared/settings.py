@@ -127,6 +127,23 @@ class Settings(BaseModel):
     llm_secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret with LLM keys (JSON), read once per cold start."
     )
+    answer_cache: bool = Field(
+        default=True,
+        description="Remember answers in this process (LRU) until the index changes: an identical question "
+        "(case and spacing aside) with the same filters and answer settings is answered from memory.",
+    )
+    answer_cache_entries: int = Field(default=1000, ge=1, description="Answers the in-process cache keeps.")
+    answer_cache_mb: float = Field(
+        default=8.0, gt=0, description="Memory the in-process answer cache may use (its answers as JSON)."
+    )
+    answer_cache_ttl_s: float = Field(
+        default=3600.0, gt=0, description="A cached answer is used for at most this long (both tiers)."
+    )
+    answer_cache_table: str | None = Field(
+        default=None,
+        description="DynamoDB table shared by every Lambda instance as a second cache tier (partition key "
+        "cache_key, TTL attribute expires_at); unset: in-process only.",
+    )
     document_bucket: str | None = Field(
         default=None,
         description="The S3 document bucket (Lambda); `/health/detailed` checks it can be reached.",

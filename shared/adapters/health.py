@@ -1,12 +1,17 @@
 """Health checks: a cheap liveness answer and a detailed report of every dependency.
 
 ``GET /health`` never touches a dependency. ``GET /health/detailed`` loads the embedder, asks the store
-for its counts and health (``RagService.status()``) and, when ``RAG_EXPLORER_DOCUMENT_BUCKET`` is set,
-calls ``head_bucket`` on the document bucket. It is ``ok`` only when every configured dependency is.
+for its counts, health and index version (``RagService.status()``), calls ``head_bucket`` on the document
+bucket when ``RAG_EXPLORER_DOCUMENT_BUCKET`` is set, checks that each LLM provider's endpoint answers (no
+completion; results reused for a minute, :mod:`shared.adapters.provider_health`), and reports this
+process's memory and uptime and the answer cache's configuration. It is ``ok`` only when every configured
+dependency is; an unreachable LLM provider fails it only when no other provider nor the extractive answer
+can answer instead.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 import shared
-from shared.llm.factory import plan_providers
+from shared.adapters.provider_health import ProviderCheck, ProviderProbe
 from shared.models import StrictModel
 
 if TYPE_CHECKING:
@@ -35,6 +40,9 @@ class StoreCheck(CheckResult):
     backend: str = Field(description="chroma or opensearch.")
     documents: int | None = None
     chunks: int | None = None
+    index_version: str | None = Field(
+        default=None, description="Changes with every ingest or removal that changes the index."
+    )
 
 
 class EmbedderCheck(CheckResult):
@@ -45,6 +53,20 @@ class EmbedderCheck(CheckResult):
 
 class BucketCheck(CheckResult):
     bucket: str | None = None
+
+
+class ProcessInfo(StrictModel):
+    pid: int
+    rss_mb: float | None = Field(description="Resident memory now (Linux; null elsewhere).")
+    peak_rss_mb: float | None = Field(description="Highest resident memory since the process started.")
+
+
+class AnswerCacheInfo(StrictModel):
+    enabled: bool
+    max_entries: int
+    max_mb: float
+    ttl_s: float
+    shared_table: str | None = Field(description="The DynamoDB table of the shared tier, if any.")
 
 
 class HealthResponse(StrictModel):
@@ -65,6 +87,35 @@ class DetailedHealthResponse(StrictModel):
         default_factory=list,
         description="Configured LLM providers, in fallback order (extractive is the floor).",
     )
+    providers: list[ProviderCheck] = Field(
+        default_factory=list, description="Whether each LLM provider's endpoint answers (no completion)."
+    )
+    process: ProcessInfo
+    answer_cache: AnswerCacheInfo
+
+
+def _mb(n_bytes: float) -> float:
+    return round(n_bytes / (1024 * 1024), 1)
+
+
+def process_info() -> ProcessInfo:
+    """This process's resident memory (``/proc/self/statm``) and its peak (``getrusage``)."""
+    rss: float | None = None
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            rss = _mb(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError):
+        pass
+    peak: float | None = None
+    try:
+        import resource
+        import sys
+
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = _mb(maxrss if sys.platform == "darwin" else maxrss * 1024)  # bytes on macOS, KiB on Linux
+    except (ImportError, OSError):
+        pass
+    return ProcessInfo(pid=os.getpid(), rss_mb=rss, peak_rss_mb=peak)
 
 
 def _ms(started: float) -> float:
@@ -94,12 +145,14 @@ class HealthChecker:
         s3_client: Any = None,
         s3_client_factory: Callable[[], Any] = _default_s3_client,
         started: float | None = None,
+        providers: ProviderProbe | None = None,
     ) -> None:
         self.service = service
         self.bucket = bucket
         self._s3 = s3_client
         self._s3_factory = s3_client_factory
         self.started = _STARTED if started is None else started
+        self.providers = providers or ProviderProbe(service.settings)
 
     @classmethod
     def from_settings(cls, service: RagService, **kwargs: Any) -> HealthChecker:
@@ -134,6 +187,7 @@ class HealthChecker:
         t = time.perf_counter()
         try:
             status = self.service.status()
+            version = self.service.store.index_version()
         except Exception as exc:
             return StoreCheck(ok=False, status="down", backend=backend, detail=_short(exc), latency_ms=_ms(t))
         return StoreCheck(
@@ -143,6 +197,7 @@ class HealthChecker:
             detail=status.health.detail,
             documents=status.documents,
             chunks=status.chunks,
+            index_version=version,
             latency_ms=_ms(t),
         )
 
@@ -175,6 +230,10 @@ class HealthChecker:
         bucket = self.check_bucket()
         checks = {"store": store, "embedder": embedder, "document_bucket": bucket}
         failing = [name for name, check in checks.items() if not check.ok]
+        llms, floor = self.providers.providers()
+        providers = self.providers.check()
+        if providers and not floor and not any(p.ok for p in providers):
+            failing.append("llm_providers")  # nothing left that can answer
         return DetailedHealthResponse(
             status="unavailable" if failing else "ok",
             version=shared.__version__,
@@ -183,5 +242,18 @@ class HealthChecker:
             store=store,
             embedder=embedder,
             document_bucket=bucket,
-            llm_providers=plan_providers(self.service.settings.answer_providers)[0],
+            llm_providers=llms,
+            providers=providers,
+            process=process_info(),
+            answer_cache=self._cache_info(),
+        )
+
+    def _cache_info(self) -> AnswerCacheInfo:
+        s = self.service.settings
+        return AnswerCacheInfo(
+            enabled=s.answer_cache,
+            max_entries=s.answer_cache_entries,
+            max_mb=s.answer_cache_mb,
+            ttl_s=s.answer_cache_ttl_s,
+            shared_table=s.answer_cache_table,
         )

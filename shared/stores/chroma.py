@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ COLLECTION = "chunks"
 _TAG_PREFIX = "tag:"
 #: Present while Chroma holds writes that the BM25 index does not have yet (written before the first).
 DIRTY_MARKER = "bm25.dirty"
+#: The index version (:meth:`ChromaStore.index_version`): a random token, replaced on every change.
+VERSION_FILE = "index-version"
 _PAGE = 500  # rows per get() page when scanning the collection
 
 
@@ -100,6 +104,8 @@ class ChromaStore:
             raise StoreError(f"cannot open the Chroma collection at {self.path}: {exc}") from exc
         self._check_embedder()
         self._dirty_marker = self.path / DIRTY_MARKER
+        self._version_file = self.path / VERSION_FILE
+        self._version = self._read_version() or self._new_version()
         self._dirty = False
         self._lexical = self._open_lexical()
         if self._dirty_marker.exists() or len(self._lexical) != self._col.count():
@@ -121,7 +127,32 @@ class ChromaStore:
         """Before the first Chroma write since the last BM25 save: a durable "BM25 is behind" marker."""
         if not self._dirty:
             self._dirty_marker.touch()
+            self._new_version()
             self._dirty = True
+
+    def _read_version(self) -> str | None:
+        try:
+            return self._version_file.read_text(encoding="ascii").strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _new_version(self) -> str:
+        """A new version, written atomically beside the index (kept in memory if it cannot be)."""
+        version = uuid.uuid4().hex
+        tmp = self._version_file.with_name(f"{VERSION_FILE}.tmp-{version}")
+        try:
+            tmp.write_text(version, encoding="ascii")
+            os.replace(tmp, self._version_file)
+        except OSError as exc:
+            log.warning("cannot write the index version to %s: %s", self._version_file, exc)
+            tmp.unlink(missing_ok=True)
+        self._version = version
+        return version
+
+    def index_version(self) -> str:
+        """The token in ``index-version`` (another process's ingest renews it), else this process's.
+        Renewed before the first write after a flush and again by the flush that makes writes visible."""
+        return self._read_version() or self._version
 
     @staticmethod
     def _make_client(path: Path) -> Any:
@@ -197,6 +228,7 @@ class ChromaStore:
             tags.append(chunk.tags)
             collections.append(chunk.collection)
         self._lexical.build(ids, texts, sources, tags, collections)
+        self._new_version()
         self._dirty_marker.unlink(missing_ok=True)
         self._dirty = False
 

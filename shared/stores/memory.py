@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ class MemoryStore:
         self._lexical = LexicalIndex()
         self._lexical_text = lexical_text or (lambda c: c.text)
         self._dirty = False
+        self._version = uuid.uuid4().hex
 
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if embeddings.shape != (len(chunks), self.dimension):
@@ -27,13 +29,18 @@ class MemoryStore:
         for chunk, vec in zip(chunks, embeddings, strict=True):
             self._chunks[chunk.chunk_id] = chunk
             self._vectors[chunk.chunk_id] = np.asarray(vec, dtype=np.float32)
-        self._dirty = True
+        self._changed()
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         for cid in ids:
             self._chunks.pop(cid, None)
             self._vectors.pop(cid, None)
+        self._changed()
+
+    def _changed(self) -> None:
+        """Dense searches see a write at once, BM25 after the next flush: both renew the version."""
         self._dirty = True
+        self._version = uuid.uuid4().hex
 
     def delete_source(self, source: str) -> int:
         ids = self.chunk_ids_for_source(source)
@@ -60,6 +67,10 @@ class MemoryStore:
                 [c.collection for c in chunks],
             )
             self._dirty = False
+            self._version = uuid.uuid4().hex
+
+    def index_version(self) -> str:
+        return self._version
 
     def dense_search(
         self, vector: np.ndarray, k: int, filters: SearchFilter | None = None

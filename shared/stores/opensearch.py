@@ -10,6 +10,13 @@ Writes are not refreshed one by one: the store remembers that it wrote and refre
 next search-based read (counts, listings, searches, ``delete_by_query``), so a process always reads its own
 writes, as with the other stores. Reads by id (``mget``) are real time anyway.
 
+The index version (:meth:`OpenSearchStore.index_version`) is ``index_version`` in the mapping's ``_meta``,
+renewed by :meth:`OpenSearchStore.flush` after the refresh that makes an ingest's or a removal's writes
+visible: one ``put_mapping`` per ingest or removal, read with ``get_mapping`` (cluster state, no search, and a
+call every role of the store already makes when it opens the index), at most once per
+:data:`VERSION_TTL_S` per process. A version document in the index would be counted, searched and
+aggregated with the chunks; the index's write statistics restart with a node and are per shard copy.
+
 Backend errors are mapped: unreachable, timeouts, HTTP 429 and 5xx → :class:`StoreUnavailableError` (may
 succeed when retried); any other failure → :class:`StoreError`.
 """
@@ -18,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -60,6 +69,10 @@ log = logging.getLogger(__name__)
 
 _PAGE = 1000  # ids per mget, hits per search_after page, buckets per composite page
 _BULK_DOCS = 500
+#: Seconds a process keeps the index version it read (another process's ingest shows within this).
+VERSION_TTL_S = 2.0
+#: The version of an index no ingest or removal has changed since versions exist.
+UNVERSIONED = "0"
 _BULK_BYTES = (
     8 * 1024 * 1024
 )  # below the 10 MiB request limit of the smallest Amazon OpenSearch Service nodes
@@ -166,6 +179,9 @@ class OpenSearchStore:
         self._ready = False
         self._dirty = False
         self._outdated: dict[str, Any] | None = None  # the _meta of an index to upgrade before writing
+        self._version = UNVERSIONED
+        self._version_read_at: float | None = None
+        self._unpublished: str | None = None  # set by writes not yet published as a new index version
 
     @classmethod
     def from_settings(
@@ -301,7 +317,7 @@ class OpenSearchStore:
         if not self._ensure_index():
             return False
         if self._dirty:
-            self.flush()
+            self._refresh()
         return True
 
     def _doc(self, chunk: Chunk, vector: np.ndarray, now: str) -> dict[str, Any]:
@@ -433,6 +449,7 @@ class OpenSearchStore:
             for c, v in zip(chunks, embeddings, strict=True)
         ]
         self._dirty = True
+        self._unpublished = uuid.uuid4().hex
         self._bulk(actions, "upsert")
 
     def delete_ids(self, ids: Sequence[str]) -> None:
@@ -440,6 +457,7 @@ class OpenSearchStore:
             return
         self._ensure_index(write=True)
         self._dirty = True
+        self._unpublished = uuid.uuid4().hex
         self._bulk([{"_op_type": "delete", "_index": self.index, "_id": i} for i in ids], "delete")
 
     def delete_source(self, source: str) -> int:
@@ -449,17 +467,55 @@ class OpenSearchStore:
             resp = self.client.delete_by_query(
                 index=self.index, body={"query": {"term": {"source": source}}}, refresh=True
             )
+        deleted = int(resp.get("deleted", 0))
+        if deleted or resp.get("failures"):
+            self._unpublished = uuid.uuid4().hex
         if resp.get("failures"):
             raise StoreError(f"OpenSearch delete of {source} failed: {resp['failures'][0]}")
-        return int(resp.get("deleted", 0))
+        return deleted
 
     def flush(self) -> None:
-        """Refresh the index: every write so far becomes visible to searches."""
+        """Refresh the index, so every write so far is visible to searches; then, if anything was written,
+        publish a new index version."""
         if not self._ensure_index():
             return
+        self._refresh()
+        if self._unpublished is not None:
+            self._publish_version()
+
+    def _refresh(self) -> None:
         with self._backend("refresh"):
             self.client.indices.refresh(index=self.index)
         self._dirty = False
+
+    def _meta(self) -> dict[str, Any]:
+        with self._backend("mapping read"):
+            mappings = self.client.indices.get_mapping(index=self.index)
+        for mapping in mappings.values():
+            return dict(mapping.get("mappings", {}).get("_meta") or {})
+        return {}
+
+    def _publish_version(self) -> None:
+        """Put a new ``index_version`` in the mapping's ``_meta`` (which ``put_mapping`` replaces whole: the
+        rest is sent back as read; a concurrent ingest's put differs only in the version)."""
+        version = uuid.uuid4().hex
+        meta = self._meta()
+        meta["index_version"] = version
+        with self._backend("index version update"):
+            self.client.indices.put_mapping(index=self.index, body={"_meta": meta})
+        self._version, self._version_read_at = version, time.monotonic()
+        self._unpublished = None
+
+    def index_version(self) -> str:
+        """The published version (read at most every :data:`VERSION_TTL_S`), with this process's writes
+        not yet published appended: its own reads see them before the flush."""
+        if not self._ensure_index():
+            return UNVERSIONED
+        now = time.monotonic()
+        if self._version_read_at is None or now - self._version_read_at >= VERSION_TTL_S:
+            self._version = str(self._meta().get("index_version") or UNVERSIONED)
+            self._version_read_at = now
+        return self._version if self._unpublished is None else f"{self._version}+{self._unpublished}"
 
     # ------------------------------------------------------------------ reads
 

@@ -89,6 +89,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, llm: GatedOpenAIServer) -> dic
         "RAG_EXPLORER_CONFIDENCE_THRESHOLD": "0",  # every question reaches the LLM
         "RAG_EXPLORER_LLM_MAX_ATTEMPTS": "1",
         "RAG_EXPLORER_LLM_TIMEOUT_S": "90",
+        "RAG_EXPLORER_ANSWER_CACHE": "false",  # the same question, computed each time: capacity is measured
     }
 
 

@@ -24,7 +24,7 @@ CORE = [
     "shared/evaluation.py", "shared/sites.py", "shared/feedback.py", "shared/support.py",
     "shared/interactions_sqlite.py", "shared/redaction.py", "shared/analytics.py", "shared/gaps.py",
     "shared/calibration.py", "shared/loaders", "shared/embeddings", "shared/stores", "shared/answering",
-    "shared/llm", "shared/remote",
+    "shared/llm", "shared/remote", "shared/answer_cache.py",
 ]  # fmt: skip
 #: Adapters inside core packages, each the implementation of a core port for one backend.
 BACKEND_ADAPTERS = {
