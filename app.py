@@ -4,6 +4,7 @@
     npx cdk synth                      # the dev stage (cdk.json sets stage=dev)
     npx cdk deploy --all -c stage=prod # the prod stage
     npx cdk deploy --all -c removal_policy=retain   # dev, but keep the bucket and domain on destroy
+    npx cdk deploy --all -c admin_role_arns=arn:aws:iam::123456789012:role/Admin   # domain administrators
 
 The stacks are built by infra.application.build_stage from the typed configuration in infra/config.py.
 """
@@ -18,5 +19,13 @@ from infra.config import stage_config
 app = cdk.App()
 stage = str(app.node.try_get_context("stage") or "dev")
 removal_policy = app.node.try_get_context("removal_policy")
-build_stage(app, stage_config(stage, dev_removal_policy=str(removal_policy) if removal_policy else None))
+admins = app.node.try_get_context("admin_role_arns")  # comma-separated IAM role ARNs (domain administrators)
+build_stage(
+    app,
+    stage_config(
+        stage,
+        dev_removal_policy=str(removal_policy) if removal_policy else None,
+        admin_role_arns=str(admins) if admins is not None else None,
+    ),
+)
 app.synth()

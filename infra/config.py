@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from aws_cdk import Duration, RemovalPolicy
@@ -20,6 +20,8 @@ from shared.models import COLLECTION_PATTERN, DEFAULT_COLLECTION
 from shared.sites import CollectionSettings, Site, handoff_kind
 
 StageName = Literal["dev", "prod"]
+#: what the security plugin matches a signed request's role against (an ``assumed-role`` ARN never matches)
+IAM_ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+"
 STAGES: tuple[StageName, ...] = ("dev", "prod")
 
 
@@ -46,6 +48,19 @@ class SearchConfig:
     index_name: str = "rag-explorer-chunks"
     # replicas per shard, applied by an index template; 0 keeps a one-node cluster green
     index_replicas: int = 0
+    # IAM roles of the people who administer the domain (Dashboards, index settings, the troubleshooting
+    # steps of docs/deployment.md): mapped to the security plugin's all_access role by the bootstrap custom
+    # resource. The domain's master user is the bootstrap function's role, which only Lambda can assume.
+    # Also from the context: cdk deploy -c admin_role_arns=arn:aws:iam::123456789012:role/Admin,...
+    admin_role_arns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for arn in self.admin_role_arns:
+            if not re.fullmatch(IAM_ROLE_ARN_PATTERN, arn):
+                raise ValueError(
+                    f"admin role {arn!r}: an IAM role ARN, arn:aws:iam::<account>:role/<name> "
+                    "(an assumed-role session ARN does not work: map its role)"
+                )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -327,12 +342,23 @@ def prod() -> StageConfig:
     )
 
 
-def stage_config(name: str, *, dev_removal_policy: str | None = None) -> StageConfig:
+def stage_config(
+    name: str, *, dev_removal_policy: str | None = None, admin_role_arns: str | None = None
+) -> StageConfig:
     """The configuration of stage ``name`` (``dev`` or ``prod``).
 
     ``dev_removal_policy`` (``destroy`` or ``retain``) overrides the dev stage's removal policy for the
-    stateful resources; prod always retains them.
+    stateful resources; prod always retains them. ``admin_role_arns`` (comma-separated IAM role ARNs, from
+    ``-c admin_role_arns=...``) replaces the stage's ``SearchConfig.admin_role_arns``.
     """
+    config = _stage_config(name, dev_removal_policy=dev_removal_policy)
+    if admin_role_arns is None:
+        return config
+    arns = tuple(arn.strip() for arn in admin_role_arns.split(",") if arn.strip())
+    return replace(config, search=replace(config.search, admin_role_arns=arns))
+
+
+def _stage_config(name: str, *, dev_removal_policy: str | None) -> StageConfig:
     if name == "dev":
         policies = {"destroy": RemovalPolicy.DESTROY, "retain": RemovalPolicy.RETAIN}
         if dev_removal_policy is None:

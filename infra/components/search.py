@@ -306,6 +306,7 @@ class SearchAccess(Construct):
         search: SearchDomain,
         readers: Sequence[iam.IRole],
         writers: Sequence[iam.IRole],
+        admin_role_arns: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.resource = CustomResource(
@@ -319,5 +320,7 @@ class SearchAccess(Construct):
                 "Replicas": str(search.index_replicas),
                 "ReaderRoleArns": [role.role_arn for role in readers],
                 "WriterRoleArns": [role.role_arn for role in writers],
+                # people: mapped to all_access, next to the master user (the bootstrap function's role)
+                "AdminRoleArns": sorted(admin_role_arns),
             },
         )

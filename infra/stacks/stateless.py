@@ -57,7 +57,7 @@ class StatelessStack(Stack):
         ingestion, functions = self._functions(
             config=config, stateful=stateful, placement=placement, cache_dir=cache_dir
         )
-        self._grant_access(stateful=stateful, ingestion=ingestion, functions=functions)
+        self._grant_access(config=config, stateful=stateful, ingestion=ingestion, functions=functions)
 
         api = QueryApi(
             self,
@@ -145,7 +145,12 @@ class StatelessStack(Stack):
         return ingestion, functions
 
     def _grant_access(
-        self, *, stateful: StatefulStack, ingestion: Ingestion, functions: QueryFunctions
+        self,
+        *,
+        config: StageConfig,
+        stateful: StatefulStack,
+        ingestion: Ingestion,
+        functions: QueryFunctions,
     ) -> None:
         documents, search = stateful.documents, stateful.search
         # access: IAM first, then the fine-grained roles inside the domain
@@ -162,6 +167,7 @@ class StatelessStack(Stack):
             search=search,
             readers=[functions.query.role, functions.health.role],
             writers=[ingestion.function.role],
+            admin_role_arns=config.search.admin_role_arns,
         )
 
     def _monitoring(

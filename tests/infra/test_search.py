@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from infra.components.search import DOMAIN_LOGICAL_ID
-from tests.infra.conftest import Synthesized
+from infra.config import stage_config
+from tests.infra.conftest import Synthesized, synthesize
 
 
 def domain(stage: Synthesized) -> dict[str, Any]:
@@ -184,3 +188,33 @@ def test_identity_policies_name_this_domain_not_every_domain(stage: Synthesized)
         for name, resource in template.to_json()["Resources"].items():
             if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
                 assert ":domain/*" not in json.dumps(resource), name
+
+
+def test_no_admins_by_default(stage: Synthesized) -> None:
+    (access,) = stage.resources(stage.stateless, "Custom::OpenSearchAccess").values()
+    assert access["Properties"]["AdminRoleArns"] == []
+
+
+def test_admin_role_arns_reach_the_custom_resource(tmp_path: Path) -> None:
+    admins = "arn:aws:iam::123456789012:role/Admin, arn:aws:iam::123456789012:role/ops/Operator"
+    config = stage_config("dev", admin_role_arns=admins)
+    assert config.search.admin_role_arns == (
+        "arn:aws:iam::123456789012:role/Admin",
+        "arn:aws:iam::123456789012:role/ops/Operator",
+    )
+    stage = synthesize("dev", tmp_path, config=config)
+    (access,) = stage.resources(stage.stateless, "Custom::OpenSearchAccess").values()
+    assert access["Properties"]["AdminRoleArns"] == sorted(config.search.admin_role_arns)
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:sts::123456789012:assumed-role/Admin/me",  # a session: the plugin sees the role
+        "arn:aws:iam::123456789012:user/me",
+        "Admin",
+    ],
+)
+def test_an_admin_that_is_not_an_iam_role_arn_fails_synth(arn: str) -> None:
+    with pytest.raises(ValueError, match="IAM role ARN"):
+        stage_config("prod", admin_role_arns=arn)

@@ -86,3 +86,67 @@ def test_remove_deletes_mappings_and_roles_and_ignores_missing_ones() -> None:
         ("DELETE", "rolesmapping"),
         ("DELETE", "roles"),
     ]
+
+
+MASTER = "arn:aws:iam::1:role/bootstrap"
+ADMIN = "arn:aws:iam::1:role/Admin"
+OPERATOR = "arn:aws:iam::1:role/Operator"
+
+
+class SecurityPlugin:
+    """The role mappings of a domain whose master user is mapped to all_access (as the service does)."""
+
+    def __init__(self, all_access: list[str] | None = None) -> None:
+        self.mappings: dict[str, dict[str, Any]] = {
+            "all_access": {"backend_roles": all_access or [MASTER], "hosts": [], "users": ["admin"]}
+        }
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        self.calls.append((method, path))
+        name = path.rsplit("/", 1)[-1]
+        if "/rolesmapping/" in path:
+            if method == "GET":
+                found = self.mappings.get(name)
+                return (200, {name: found}) if found else (404, {"status": "NOT_FOUND"})
+            if method == "PUT":
+                self.mappings[name] = body
+            if method == "DELETE":
+                return (200, {}) if self.mappings.pop(name, None) else (404, {})
+        return 200, {"status": "OK"}
+
+
+def test_admins_are_mapped_to_all_access_next_to_the_master_user() -> None:
+    module, plugin = load(), SecurityPlugin()
+    module.apply(plugin, {**PROPS, "AdminRoleArns": [ADMIN, OPERATOR]})
+    assert plugin.mappings["all_access"] == {
+        "backend_roles": sorted([ADMIN, MASTER, OPERATOR]),
+        "hosts": [],
+        "users": ["admin"],
+    }
+
+
+def test_an_admin_dropped_from_the_config_is_unmapped_and_nothing_else() -> None:
+    module, plugin = load(), SecurityPlugin([MASTER, ADMIN, OPERATOR, "arn:aws:iam::1:role/ByHand"])
+    module.apply(
+        plugin, {**PROPS, "AdminRoleArns": [OPERATOR]}, {**PROPS, "AdminRoleArns": [ADMIN, OPERATOR]}
+    )
+    assert plugin.mappings["all_access"]["backend_roles"] == sorted(
+        [MASTER, OPERATOR, "arn:aws:iam::1:role/ByHand"]
+    )
+
+
+def test_no_admins_leaves_all_access_alone_and_an_unchanged_list_writes_nothing() -> None:
+    module, plugin = load(), SecurityPlugin()
+    module.apply(plugin, PROPS)
+    assert not [c for c in plugin.calls if "all_access" in c[1]]
+    plugin = SecurityPlugin([MASTER, ADMIN])
+    module.apply(plugin, {**PROPS, "AdminRoleArns": [ADMIN]}, {**PROPS, "AdminRoleArns": [ADMIN]})
+    assert ("PUT", "/_plugins/_security/api/rolesmapping/all_access") not in plugin.calls
+
+
+def test_delete_unmaps_the_admins_but_keeps_the_master_user() -> None:
+    module, plugin = load(), SecurityPlugin([MASTER, ADMIN])
+    module.remove(plugin, {**PROPS, "AdminRoleArns": [ADMIN]})
+    assert plugin.mappings["all_access"]["backend_roles"] == [MASTER]
+    assert "rag_explorer_reader" not in plugin.mappings

@@ -6,10 +6,13 @@ security plugin's REST API, signed with SigV4:
 - defines two roles, ``rag_explorer_reader`` (search, count, cluster health, create the index if missing)
   and ``rag_explorer_writer`` (all of that plus writes), limited to the app's index pattern;
 - maps the Lambda execution roles to them as backend roles (``ReaderRoleArns``, ``WriterRoleArns``);
+- maps the administrators' IAM roles (``AdminRoleArns``) to ``all_access``, next to whatever is mapped
+  there already (the master user): people who may use Dashboards and change index settings;
 - puts an index template with the replica count and slow-log thresholds for the app's indices;
 - turns audit logging on (REST layer, failed logins and missing privileges).
 
-On delete it removes the role mappings and roles (the domain itself may be retained). Only the Python
+On delete it removes the role mappings and roles and unmaps the administrators (the domain itself may be
+retained). Only the Python
 standard library and the botocore that the Lambda runtime ships are used, so the asset needs no bundling.
 """
 
@@ -29,6 +32,7 @@ log.setLevel(logging.INFO)
 
 READER_ROLE = "rag_explorer_reader"
 WRITER_ROLE = "rag_explorer_writer"
+ADMIN_ROLE = "all_access"
 TEMPLATE_NAME = "rag-explorer"
 RETRIES = 8
 
@@ -99,7 +103,30 @@ def _check(status: int, body: Any, what: str, *, ok: tuple[int, ...] = (200, 201
         raise RuntimeError(f"{what} failed with HTTP {status}: {json.dumps(body)[:500]}")
 
 
-def apply(send: Sender, props: dict[str, Any]) -> None:
+def map_admins(send: Sender, admins: list[str], previous: list[str] | None = None) -> None:
+    """Map ``admins`` to ``all_access`` and unmap ``previous`` ones no longer listed, keeping every other
+    backend role, user and host of the mapping (the master user's, or one added by hand)."""
+    previous = previous or []
+    if not admins and not previous:
+        return
+    path = f"/_plugins/_security/api/rolesmapping/{ADMIN_ROLE}"
+    status, body = send("GET", path, None)
+    _check(status, body, f"role mapping {ADMIN_ROLE}", ok=(200, 404))
+    current = body.get(ADMIN_ROLE, {}) if status == 200 and isinstance(body, dict) else {}
+    existing = list(current.get("backend_roles", []))
+    kept = [role for role in existing if role not in previous or role in admins]
+    backend_roles = sorted(set(kept) | set(admins))
+    if backend_roles == sorted(existing):
+        return
+    mapping = {
+        "backend_roles": backend_roles,
+        "hosts": list(current.get("hosts", [])),
+        "users": list(current.get("users", [])),
+    }
+    _check(*send("PUT", path, mapping), f"role mapping {ADMIN_ROLE}")
+
+
+def apply(send: Sender, props: dict[str, Any], old_props: dict[str, Any] | None = None) -> None:
     pattern = props["IndexPattern"]
     for name, body in role_definitions(pattern).items():
         _check(*send("PUT", f"/_plugins/_security/api/roles/{name}", body), f"role {name}")
@@ -107,6 +134,7 @@ def apply(send: Sender, props: dict[str, Any]) -> None:
     for name, arns in mappings.items():
         body = {"backend_roles": sorted(arns)}
         _check(*send("PUT", f"/_plugins/_security/api/rolesmapping/{name}", body), f"role mapping {name}")
+    map_admins(send, list(props.get("AdminRoleArns", [])), list((old_props or {}).get("AdminRoleArns", [])))
     template = index_template(pattern, int(props.get("Replicas", 1)))
     _check(*send("PUT", f"/_index_template/{TEMPLATE_NAME}", template), "index template")
     status, body = send("PATCH", "/_plugins/_security/api/audit", AUDIT_PATCH)
@@ -114,7 +142,12 @@ def apply(send: Sender, props: dict[str, Any]) -> None:
         log.warning("could not enable audit logging (HTTP %s): %s", status, json.dumps(body)[:500])
 
 
-def remove(send: Sender) -> None:
+def remove(send: Sender, props: dict[str, Any] | None = None) -> None:
+    admins = list((props or {}).get("AdminRoleArns", []))
+    try:
+        map_admins(send, [], admins)
+    except RuntimeError as exc:
+        log.warning("could not unmap the administrators: %s", exc)
     for name in (READER_ROLE, WRITER_ROLE):
         for kind in ("rolesmapping", "roles"):
             status, body = send("DELETE", f"/_plugins/_security/api/{kind}/{name}", None)
@@ -162,7 +195,7 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:  # pragma: 
     physical_id = event.get("PhysicalResourceId") or f"rag-explorer-search-access-{props['IndexPattern']}"
     log.info("%s %s", event["RequestType"], physical_id)
     if event["RequestType"] == "Delete":
-        remove(send)
+        remove(send, props)
     else:
-        apply(send, props)
+        apply(send, props, event.get("OldResourceProperties"))
     return {"PhysicalResourceId": physical_id}
