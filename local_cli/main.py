@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from local_cli.commands import admin, documents, query, report, widget
-from local_cli.state import State
+from local_cli.state import State, missing_extra
+from shared.extras import MissingExtraError
 
 #: The options of the group itself, given before the command (``rag-explorer --home X ask ...``).
 GLOBAL_OPTIONS = ("--home", "--endpoint", "--api-key")
@@ -43,6 +44,8 @@ class RagExplorerGroup(click.Group):
             if exc.option_name not in GLOBAL_OPTIONS or sub is None or sub.parent is not ctx:
                 raise
             raise click.UsageError(misplaced_global_option(ctx, sub, exc.option_name), ctx=sub) from None
+        except MissingExtraError as exc:  # an optional dependency imported outside `user_errors`
+            raise missing_extra(exc) from exc
 
 
 def misplaced_global_option(ctx: click.Context, sub: click.Context, option: str) -> str:

@@ -9,6 +9,8 @@ import html
 import io
 from typing import TYPE_CHECKING, Any
 
+from shared.extras import needs_extra
+
 if TYPE_CHECKING:
     from shared.analytics import DeflectionReport, Stats
 
@@ -54,10 +56,11 @@ def _png(fig: Any) -> str:
 
 
 def _charts(report: DeflectionReport) -> dict[str, str]:
-    import matplotlib
+    with needs_extra("report", "the HTML report's charts"):
+        import matplotlib
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
 
     charts: dict[str, str] = {}
     t = report.summary.totals

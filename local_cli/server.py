@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from local_cli.api_keys import Gateway
+from shared.extras import needs_extra
 
 if TYPE_CHECKING:
     from local_cli.worker_pool import WorkerPool
@@ -265,9 +266,10 @@ class LocalApiServer:
         gateway: Gateway,
         options: ServeOptions,
     ) -> None:
-        from local_cli.gateway_asgi import GatewayApp
-        from local_cli.worker_pool import WorkerPool
-        from shared.adapters.http_api import create_app
+        with needs_extra("local", "the local HTTP API"):
+            from local_cli.gateway_asgi import GatewayApp
+            from local_cli.worker_pool import WorkerPool
+            from shared.adapters.http_api import create_app
         from shared.service import RagService
 
         self.sock = sock

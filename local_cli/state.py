@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from shared.adapters.client import RemoteClient
+    from shared.extras import MissingExtraError
     from shared.models import SearchFilter
     from shared.service import RagService
     from shared.settings import Settings
@@ -107,9 +108,22 @@ class user_errors:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         from shared.errors import RagExplorerError
+        from shared.extras import MissingExtraError
 
+        if isinstance(exc, MissingExtraError):
+            raise missing_extra(exc) from exc
         if isinstance(exc, RagExplorerError):
             raise UserError(str(exc)) from exc
+
+
+def missing_extra(exc: MissingExtraError) -> UserError:
+    """``rag-explorer ingest needs the [local] extra ...: pip install 'rag-explorer[local]'`` (the command
+    as typed: also ``deflect-bot ...``)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return UserError(str(exc))
+    command = ctx.command_path + (f" {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "")
+    return UserError(exc.for_command(command))
 
 
 def json_option(f: F) -> F:

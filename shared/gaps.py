@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from shared.embeddings.base import Embedder
+from shared.extras import needs_extra
 from shared.feedback import Interaction
 from shared.models import SearchHit, StrictModel
 
@@ -86,7 +87,8 @@ def cluster_labels(vectors: np.ndarray, max_distance: float) -> list[int]:
     n = len(vectors)
     if n < 2:
         return [0] * n
-    import fastcluster
+    with needs_extra("report", "coverage gaps"):
+        import fastcluster
 
     unit = np.asarray(vectors, dtype=np.float32)
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)

@@ -6,6 +6,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from shared.extras import needs_extra
+
 # Lucene's English stop words (as bm25s and OpenSearch's `english` analyzer use) ...
 LEXICAL_STOPWORDS: frozenset[str] = frozenset(
     """
@@ -46,7 +48,8 @@ GENERIC_WORDS: frozenset[str] = frozenset(
 
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
-    import Stemmer
+    with needs_extra("local", "stemming"):
+        import Stemmer
 
     return Stemmer.Stemmer("english")
 

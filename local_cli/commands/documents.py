@@ -12,6 +12,7 @@ import click
 from local_cli.output import UserError, echo, plural, print_ingest
 from local_cli.progress import IngestProgress
 from local_cli.state import State, emit, json_option, user_errors, wait_option
+from shared.extras import needs_extra
 from shared.text import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,7 +126,8 @@ def remove(state: State, paths: tuple[Path, ...], wait: bool, as_json: bool) -> 
 @json_option
 def push(path: Path, bucket: str, prefix: str, delete: bool, dry_run: bool, as_json: bool) -> None:
     """Upload a docs folder to the document bucket (changed files only); the cloud index follows."""
-    import boto3
+    with needs_extra("aws", "uploads to S3"):
+        import boto3
 
     from shared.adapters.push import push_folder
 

@@ -10,11 +10,13 @@ from urllib.parse import urlsplit
 import click
 
 from local_cli.output import UserError, echo
+from shared.extras import needs_extra
 
 
 def snippet(api: str, key: str | None) -> dict[str, str | None]:
     """The tag's parts and the tag: ``src`` is the versioned file, ``integrity`` its SHA-384."""
-    from shared.adapters.http_api.widget_routes import versioned_widget
+    with needs_extra("local", "the help widget"):
+        from shared.adapters.http_api.widget_routes import versioned_widget
 
     path, integrity = versioned_widget()
     src = api.rstrip("/") + path

@@ -20,6 +20,7 @@ from pydantic import Field
 
 import shared
 from shared.adapters.provider_health import ProviderCheck, ProviderProbe
+from shared.extras import needs_extra
 from shared.models import StrictModel
 
 if TYPE_CHECKING:
@@ -128,8 +129,9 @@ def _short(exc: BaseException) -> str:
 
 
 def _default_s3_client() -> Any:
-    import boto3
-    from botocore.config import Config
+    with needs_extra("aws", "the S3 health check"):
+        import boto3
+        from botocore.config import Config
 
     # a health check must answer quickly: short timeouts, no retry storm
     config = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1, "mode": "standard"})

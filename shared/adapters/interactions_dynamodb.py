@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import StoreError, StoreUnavailableError
+from shared.extras import needs_extra
 from shared.feedback import Interaction, in_window
 
 DAY_INDEX = "by_day"
@@ -38,7 +39,8 @@ class DynamoInteractionStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            with needs_extra("aws", "interactions in DynamoDB"):
+                import boto3
 
             self._client = boto3.client("dynamodb")
         return self._client

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from shared.adapters.webhook import WebhookSender
 from shared.errors import ConfigError
+from shared.extras import needs_extra
 from shared.feedback import InteractionStore
 from shared.settings import Settings
 from shared.support import SupportDesk
@@ -16,7 +17,8 @@ from shared.support import SupportDesk
 
 @lru_cache(maxsize=4)
 def _secret_from_arn(arn: str) -> str:
-    import boto3
+    with needs_extra("aws", "the webhook secret in Secrets Manager"):
+        import boto3
 
     try:
         value = str(boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])

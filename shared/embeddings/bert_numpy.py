@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.errors import EmbedderError
+from shared.extras import needs_extra
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -95,7 +96,8 @@ class Workspace:
 
 
 def load_model(model_dir: Path, expected_dimension: int) -> Model:
-    from safetensors.numpy import load_file
+    with needs_extra("local", "the local embedding model"):
+        from safetensors.numpy import load_file
 
     try:
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.embeddings.base import Embedder
 from shared.errors import ConfigError
+from shared.extras import require
 from shared.settings import DEFAULTS
 
 
@@ -18,6 +19,8 @@ def make_embedder(
 ) -> Embedder:
     kind, _, model = name.partition(":")
     if kind == "local" and model in ("all-MiniLM-L6-v2", "minilm", ""):
+        # the extra before the weights (a separate install): its packages load later, when first used
+        require("local", "the local embedding model", "tokenizers", "safetensors", "threadpoolctl")
         from shared.embeddings.minilm import MiniLMEmbedder
 
         return MiniLMEmbedder(batch_size=batch_size, threads=threads)

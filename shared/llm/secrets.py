@@ -6,13 +6,15 @@ import json
 from functools import lru_cache
 
 from shared.errors import ConfigError
+from shared.extras import needs_extra
 
 
 @lru_cache(maxsize=8)
 def llm_keys(secret_arn: str) -> dict[str, str]:
     """The secret's JSON object with lower-cased keys, e.g. ``{"openai_api_key": "..."}``. The value is
     never logged or put in an error message."""
-    import boto3
+    with needs_extra("aws", "LLM keys from Secrets Manager"):
+        import boto3
 
     try:
         value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.extras import needs_extra
 from shared.remote.errors import ErrorKind, clip, parse_retry_after
 from shared.remote.errors import ModelCallError as LLMError
 
@@ -39,8 +40,9 @@ def bedrock_client(
 ) -> Any:
     """A ``bedrock-runtime`` client: one attempt per call (botocore's ``total_max_attempts`` counts the first
     request; its ``max_attempts`` would still allow one retry), bounded connect and read timeouts."""
-    import boto3
-    from botocore.config import Config
+    with needs_extra("aws", "Amazon Bedrock"):
+        import boto3
+        from botocore.config import Config
 
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},  # "max_attempts" would allow 1 retry

@@ -8,6 +8,7 @@ import json
 import os
 from typing import TYPE_CHECKING
 
+from shared.extras import needs_extra
 from shared.remote.errors import ErrorKind, clip, parse_retry_after
 from shared.remote.errors import ModelCallError as LLMError
 
@@ -27,7 +28,8 @@ def make_openai_client(
     A custom endpoint (``base_url`` or ``OPENAI_BASE_URL``) without any key gets a placeholder key:
     local servers (Ollama, vLLM, LM Studio) ignore it, and a server that wants a real one answers 401.
     """
-    import openai
+    with needs_extra("cloud", "OpenAI-compatible endpoints"):
+        import openai
 
     if (
         api_key is None

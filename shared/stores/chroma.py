@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from shared.errors import EmbedderMismatchError, StoreError
+from shared.extras import needs_extra
 from shared.models import DEFAULT_COLLECTION, Chunk, IndexHealth, ScoredChunk, SearchFilter
 from shared.stores.lexical import LexicalIndex
 
@@ -156,8 +157,9 @@ class ChromaStore:
 
     @staticmethod
     def _make_client(path: Path) -> Any:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+        with needs_extra("local", "the local index"):
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
 
         try:
             path.mkdir(parents=True, exist_ok=True)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from shared.chunking import embedding_text
 from shared.embeddings.base import Embedder
+from shared.extras import needs_extra
 from shared.settings import Settings
 from shared.stores.base import VectorStore
 
 
 def make_store(settings: Settings, embedder: Embedder) -> VectorStore:
     if settings.store == "opensearch":
-        from shared.stores.opensearch import OpenSearchStore
+        with needs_extra("aws", "the OpenSearch store"):
+            from shared.stores.opensearch import OpenSearchStore
 
         return OpenSearchStore.from_settings(settings, embedder=embedder)
     from shared.stores.chroma import ChromaStore

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from shared.errors import StoreError
+from shared.extras import needs_extra
 from shared.models import DEFAULT_COLLECTION, SearchFilter
 from shared.text import LEXICAL_STOPWORDS, stem_all, words
 
@@ -53,7 +54,8 @@ class LexicalIndex:
         tags: Sequence[list[str]],
         collections: Sequence[str] | None = None,
     ) -> None:
-        import bm25s
+        with needs_extra("local", "BM25 search"):
+            import bm25s
 
         self.ids, self.sources, self.tags = list(ids), list(sources), [list(t) for t in tags]
         self.collections = (
@@ -185,7 +187,8 @@ class LexicalIndex:
             if len(self.collections) != len(self.ids):
                 raise ValueError("collections and ids differ in length")
             if self.ids:
-                import bm25s
+                with needs_extra("local", "BM25 search"):
+                    import bm25s
 
                 self._bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
         except (OSError, ValueError, KeyError) as exc:

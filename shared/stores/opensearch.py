@@ -45,6 +45,7 @@ from opensearchpy import (
 
 from shared.chunking import embedding_text
 from shared.errors import ConfigError, EmbedderMismatchError, StoreError, StoreUnavailableError
+from shared.extras import needs_extra
 from shared.models import DEFAULT_COLLECTION, Chunk, IndexHealth, ScoredChunk, SearchFilter, utc_timestamp
 from shared.stores.opensearch_queries import (
     HIT_SOURCE_EXCLUDES,
@@ -127,8 +128,9 @@ def build_client(
 def sigv4_auth(region: str | None, *, service: str = "es") -> Any:
     """SigV4 request signing (``requests-aws4auth``) with the default boto3 credential chain, refreshed as
     the credentials expire (Lambda role, instance profile, SSO...)."""
-    import boto3
-    from requests_aws4auth import AWS4Auth
+    with needs_extra("aws", "SigV4 signing for OpenSearch"):
+        import boto3
+        from requests_aws4auth import AWS4Auth
 
     session = boto3.Session()
     region = (

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("boto3", "botocore", "opensearchpy", "click", "http.server", "aws_lambda_powertools")
 CORE = [
     "shared/models.py", "shared/settings.py", "shared/errors.py", "shared/observability.py",
+    "shared/extras.py",
     "shared/text.py", "shared/chunking.py", "shared/retrieval.py", "shared/ingest.py", "shared/service.py",
     "shared/evaluation.py", "shared/sites.py", "shared/feedback.py", "shared/support.py",
     "shared/interactions_sqlite.py", "shared/redaction.py", "shared/analytics.py", "shared/gaps.py",

