@@ -107,9 +107,11 @@ class QueryApi(Construct):
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
         site_keys: PublishableKeys | None = None,
+        name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.site_keys = site_keys
+        self._name = name
         self.preflight_routes = PREFLIGHT_ROUTES if site_keys and site_keys.sites else ()
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
@@ -139,6 +141,8 @@ class QueryApi(Construct):
         return apigw.RestApi(
             self,
             "Api",
+            # per stage: API Gateway's metrics (the 5xx alarm's) have the API's name as their dimension
+            rest_api_name=self._name,
             description="RAG Explorer: cited answers from your documentation",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             api_key_source_type=apigw.ApiKeySourceType.HEADER,

@@ -40,11 +40,25 @@ DECISIONS: tuple[str, ...] = get_args(FeedbackResponse.model_fields["decision"].
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceNames:
-    """The ``POWERTOOLS_SERVICE_NAME`` of each function: the ``service`` dimension of its metrics."""
+    """The ``POWERTOOLS_SERVICE_NAME`` of each function: the ``service`` dimension of its metrics.
+
+    The stage is part of each name (``rag-explorer-prod-query``), so the dimension tells the stages apart:
+    with dev and prod in one account and region, dev's metrics never reach prod's alarms (which are prod's
+    CodeDeploy rollback alarms) or its dashboard. Powertools reads no other dimension from the
+    environment, and the namespace stays ``RagExplorer`` for both stages.
+    """
 
     query: str
     health: str
     ingest: str
+
+    @classmethod
+    def of_stage(cls, stage: str) -> ServiceNames:
+        return cls(
+            query=f"rag-explorer-{stage}-query",
+            health=f"rag-explorer-{stage}-health",
+            ingest=f"rag-explorer-{stage}-ingest",
+        )
 
 
 def app_metric(
@@ -249,14 +263,20 @@ class Monitoring(Construct):
             label="API 5xx rate (%)",
             period=MINUTE,
         )
+        # the stage's own query function only (an exact match on its service dimension)
+        this_stage = f'service="{services.query}"'
         failures_by_type = cw.MathExpression(
-            expression=f"SEARCH('{{{NAMESPACE},ErrorType,service}} MetricName=\"QueryFailure\"', 'Sum', 60)",
+            expression=(
+                f"SEARCH('{{{NAMESPACE},ErrorType,service}} MetricName=\"QueryFailure\" {this_stage}', "
+                "'Sum', 60)"
+            ),
             label="QueryFailure by ErrorType",
             period=MINUTE,
         )
         llm_failures = cw.MathExpression(
             expression=(
-                f"SEARCH('{{{NAMESPACE},ErrorType,Provider,service}} MetricName=\"LLMFailure\"', 'Sum', 60)"
+                f'SEARCH(\'{{{NAMESPACE},ErrorType,Provider,service}} MetricName="LLMFailure" '
+                f"{this_stage}', 'Sum', 60)"
             ),
             label="LLMFailure by provider and type",
             period=MINUTE,

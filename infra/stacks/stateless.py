@@ -23,10 +23,6 @@ from infra.config import StageConfig, output_id
 from infra.stacks.stateful import StatefulStack
 from shared.adapters.telemetry import NAMESPACE
 
-SERVICES = ServiceNames(
-    query="rag-explorer-query", health="rag-explorer-health", ingest="rag-explorer-ingest"
-)
-
 
 class StatelessStack(Stack):
     def __init__(
@@ -47,6 +43,8 @@ class StatelessStack(Stack):
             **kwargs,
         )
         network, search = stateful.network, stateful.search
+        # each function's metrics carry the stage in their service dimension (see ServiceNames)
+        self.services = ServiceNames.of_stage(config.name)
         placement = (
             network.placement(search.client_security_group)
             if network and search.client_security_group
@@ -68,6 +66,7 @@ class StatelessStack(Stack):
             log_retention=config.log_retention,
             removal_policy=config.removal_policy,
             site_keys=self.site_keys,
+            name=f"rag-explorer-{config.name}",
         )
         monitoring = self._monitoring(
             config=config, stateful=stateful, ingestion=ingestion, functions=functions, api=api
@@ -118,7 +117,7 @@ class StatelessStack(Stack):
             "Ingestion",
             document_bucket_name=stateful.documents.bucket.bucket_name,
             code=code("ingest"),
-            environment=self._environment(config, stateful, SERVICES.ingest),
+            environment=self._environment(config, stateful, self.services.ingest),
             config=config.functions,
             log_retention=config.log_retention,
             placement=placement,
@@ -128,14 +127,14 @@ class StatelessStack(Stack):
             "QueryFunctions",
             query_code=code("query"),
             health_code=code("health"),
-            environment=self._api_environment(config, stateful, SERVICES.query),
+            environment=self._api_environment(config, stateful, self.services.query),
             config=config.functions,
             log_retention=config.log_retention,
             removal_policy=config.removal_policy,
             placement=placement,
             webhook_secret=config.widget.webhook,
         )
-        functions.health.function.add_environment("POWERTOOLS_SERVICE_NAME", SERVICES.health)
+        functions.health.function.add_environment("POWERTOOLS_SERVICE_NAME", self.services.health)
         # the interactions (questions, answers, feedback) are kept by the query function alone
         query = functions.query.function
         query.add_environment("RAG_EXPLORER_INTERACTIONS_TABLE", stateful.interactions.table_name)
@@ -182,7 +181,7 @@ class StatelessStack(Stack):
         return Monitoring(
             self,
             "Monitoring",
-            services=SERVICES,
+            services=self.services,
             query_alias=functions.live,
             functions={
                 "Query": functions.live,

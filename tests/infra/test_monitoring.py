@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -44,9 +45,9 @@ def test_every_alarm_notifies_the_topic(stage: Synthesized) -> None:
 def test_alarm_metrics(stage: Synthesized) -> None:
     namespace, name, statistic, dimensions = metric_of(alarm(stage, "QueryLatencyAlarm")[1])
     assert (namespace, name, statistic) == ("RagExplorer", "QueryLatency", "p99")
-    assert dimensions == [{"Name": "service", "Value": "rag-explorer-query"}]
+    assert dimensions == [{"Name": "service", "Value": f"rag-explorer-{stage.stage}-query"}]
     _, name, _, dimensions = metric_of(alarm(stage, "IngestFailuresAlarm")[1])
-    assert (name, dimensions[0]["Value"]) == ("DocumentsFailed", "rag-explorer-ingest")
+    assert (name, dimensions[0]["Value"]) == ("DocumentsFailed", f"rag-explorer-{stage.stage}-ingest")
     _, dlq = alarm(stage, "DeadLetterQueueAlarm")
     assert metric_of(dlq)[1] == "ApproximateNumberOfMessagesVisible" and dlq["Threshold"] == 1
     assert metric_of(alarm(stage, "ClusterRedAlarm")[1])[:2] == ("AWS/ES", "ClusterStatus.red")
@@ -123,8 +124,8 @@ def evaluate(expression: str, **values: float) -> float:
     return float(result)
 
 
-def query_metric(name: str, **dimensions: str) -> tuple[str, str, dict[str, str]]:
-    return ("RagExplorer", name, {**dimensions, "service": "rag-explorer-query"})
+def query_metric(stage: str, name: str, **dimensions: str) -> tuple[str, str, dict[str, str]]:
+    return ("RagExplorer", name, {**dimensions, "service": f"rag-explorer-{stage}-query"})
 
 
 def test_answer_rate_alarm(stage: Synthesized) -> None:
@@ -146,7 +147,9 @@ def test_answer_rate_alarm(stage: Synthesized) -> None:
     for metric_id, name in (("answered", "Answered"), ("refused", "Refused")):
         stat = inputs[metric_id]
         assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]) == ("RagExplorer", name)
-        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "rag-explorer-query"}]
+        assert stat["Metric"]["Dimensions"] == [
+            {"Name": "service", "Value": f"rag-explorer-{stage.stage}-query"}
+        ]
         assert (stat["Period"], stat["Stat"]) == (3600, "Sum")
     floor = config.answer_rate_floor
     rate = expression["Expression"]
@@ -197,7 +200,10 @@ def test_dashboard_answer_rate_with_the_alarm_floor(stage: Synthesized) -> None:
     widget = dashboard_widgets(stage)["Answer rate (hourly)"]
     (rate,), metrics = graph(widget)
     assert rate["expression"] == "answered / (answered + refused)"
-    assert metrics == {"answered": query_metric("Answered"), "refused": query_metric("Refused")}
+    assert metrics == {
+        "answered": query_metric(stage.stage, "Answered"),
+        "refused": query_metric(stage.stage, "Refused"),
+    }
     assert evaluate(rate["expression"], answered=30, refused=10) == 0.75
     assert evaluate(rate["expression"], answered=0, refused=10) == 0  # Answered missing: 0 in arithmetic
     (floor,) = widget["annotations"]["horizontal"]
@@ -217,10 +223,13 @@ def test_dashboard_deflection_estimate(stage: Synthesized) -> None:
     assert by_label["Answer rate"] == "answered / (answered + refused)"
     assert HANDOFF_KINDS == ("form", "mailto", "webhook")
     assert metrics == {
-        "answered": query_metric("Answered"),
-        "refused": query_metric("Refused"),
-        "not_helpful": query_metric("Feedback", Rating="not_helpful"),
-        **{f"handoff_{k}": query_metric("Handoff", Decision="answer", Kind=k) for k in HANDOFF_KINDS},
+        "answered": query_metric(stage.stage, "Answered"),
+        "refused": query_metric(stage.stage, "Refused"),
+        "not_helpful": query_metric(stage.stage, "Feedback", Rating="not_helpful"),
+        **{
+            f"handoff_{k}": query_metric(stage.stage, "Handoff", Decision="answer", Kind=k)
+            for k in HANDOFF_KINDS
+        },
     }
     # 100 questions, 80 answered, 6 of the answers rated down, 4 handed off (3 form, 1 webhook): 70%
     values = {"answered": 80, "refused": 20, "not_helpful": 6, "handoff_form": 3, "handoff_webhook": 1}
@@ -232,8 +241,8 @@ def test_dashboard_feedback_and_handoffs_by_kind(stage: Synthesized) -> None:
     expressions, metrics = graph(widgets["Feedback per hour"])
     assert not expressions
     assert metrics == {
-        "Helpful": query_metric("Feedback", Rating="helpful"),
-        "Not helpful": query_metric("Feedback", Rating="not_helpful"),
+        "Helpful": query_metric(stage.stage, "Feedback", Rating="helpful"),
+        "Not helpful": query_metric(stage.stage, "Feedback", Rating="not_helpful"),
     }
     expressions, metrics = graph(widgets["Handoffs per hour, by kind"])
     assert DECISIONS == ("answer", "refuse")
@@ -241,7 +250,7 @@ def test_dashboard_feedback_and_handoffs_by_kind(stage: Synthesized) -> None:
         kind: f"{kind}_answer + {kind}_refuse" for kind in HANDOFF_KINDS
     }
     assert metrics == {
-        f"{kind}_{decision}": query_metric("Handoff", Decision=decision, Kind=kind)
+        f"{kind}_{decision}": query_metric(stage.stage, "Handoff", Decision=decision, Kind=kind)
         for kind in HANDOFF_KINDS
         for decision in DECISIONS
     }
@@ -264,3 +273,53 @@ def test_cloudwatch_of_this_account_may_publish_to_the_tls_only_alarm_topic(stag
     assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     (deny,) = [s for s in statements if s["Effect"] == "Deny"]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def services_read(stage: Synthesized) -> set[str]:
+    """Every ``service`` dimension value the stage's alarms and dashboard read, and the services its
+    dashboard's SEARCH expressions are limited to."""
+    text = json.dumps(
+        [
+            stage.resources(stage.stateless, "AWS::CloudWatch::Alarm"),
+            stage.resources(stage.stateless, "AWS::CloudWatch::Dashboard"),
+        ]
+    )
+    found = set(re.findall(r'"Name": "service", "Value": "([^"]+)"', text))
+    found |= set(re.findall(r'\\"service\\",\s*\\"([^"\\]+)\\"', text))  # dashboard lines
+    found |= set(re.findall(r'service=\\\\\\"([^"\\]+)\\\\\\"', text))  # SEARCH(... service="...")
+    return found
+
+
+def test_each_stage_reads_only_its_own_metrics(dev: Synthesized, prod: Synthesized) -> None:
+    """dev and prod in one account and region: the service dimension carries the stage, so dev's errors
+    never feed prod's alarms (its CodeDeploy rollback alarms) or its dashboard."""
+    for stage in (dev, prod):
+        functions = stage.resources(stage.stateless, "AWS::Lambda::Function").values()
+        emitted = {
+            f["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME")
+            for f in functions
+            if "Environment" in f["Properties"]
+        } - {None}
+        assert emitted == {f"rag-explorer-{stage.stage}-{fn}" for fn in ("query", "health", "ingest")}
+        read = services_read(stage)
+        assert read and read <= emitted, (read, emitted)
+    assert not services_read(dev) & services_read(prod)
+
+
+def test_search_expressions_are_limited_to_the_stage(stage: Synthesized) -> None:
+    (dashboard,) = stage.resources(stage.stateless, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    searches = re.findall(r"SEARCH\(", body)
+    assert len(searches) == 2
+    assert body.count(f'service=\\\\\\"rag-explorer-{stage.stage}-query\\\\\\"') == 2
+
+
+def test_the_rest_api_is_named_per_stage(stage: Synthesized) -> None:
+    """API Gateway's metrics (the 5xx alarm's) have the API's name as their dimension."""
+    (api,) = stage.resources(stage.stateless, "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["Name"] == f"rag-explorer-{stage.stage}"
+    _, props = alarm(stage, "Api5xxAlarm")
+    (errors,) = [m for m in props["Metrics"] if "MetricStat" in m]
+    assert {"Name": "ApiName", "Value": f"rag-explorer-{stage.stage}"} in errors["MetricStat"]["Metric"][
+        "Dimensions"
+    ]
