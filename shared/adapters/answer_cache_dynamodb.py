@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.extras import needs_extra
 from shared.models import AskResponse
 from shared.settings import DEFAULTS
 
@@ -33,8 +34,9 @@ MAX_ITEM_BYTES = 350_000
 
 
 def _default_client() -> Any:
-    import boto3
-    from botocore.config import Config
+    with needs_extra("aws", "the shared answer cache in DynamoDB"):
+        import boto3
+        from botocore.config import Config
 
     config = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 2, "mode": "standard"})
     return boto3.client("dynamodb", config=config)
