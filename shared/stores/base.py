@@ -62,10 +62,11 @@ class VectorStore(Protocol):
     def health(self) -> IndexHealth: ...
 
     def index_version(self) -> str:
-        """A value that changes whenever an ingest or a removal changes the index, and only then: it is
-        renewed by :meth:`flush` after writes (every ingest and removal ends with one), once the writes are
-        visible to searches. Cheap to read (the answer cache reads it before every question), and read
-        by every process: a query process sees another process's ingest (within a second or two)."""
+        """A value that changes whenever an ingest or a removal changes the index, and not otherwise:
+        at the latest when the change becomes visible to searches (:meth:`flush`, which every ingest and
+        removal ends with), never before. Cheap to read (the answer cache reads it before every
+        question), and the same for every process: a query process sees another process's ingest within
+        a second or two."""
         ...
 
     def flush(self) -> None:

@@ -10,12 +10,13 @@ Writes are not refreshed one by one: the store remembers that it wrote and refre
 next search-based read (counts, listings, searches, ``delete_by_query``), so a process always reads its own
 writes, as with the other stores. Reads by id (``mget``) are real time anyway.
 
-The index version (:meth:`OpenSearchStore.index_version`) is ``index_version`` in the mapping's ``_meta``,
-renewed by :meth:`OpenSearchStore.flush` after the refresh that makes an ingest's or a removal's writes
-visible: one ``put_mapping`` per ingest or removal, read with ``get_mapping`` (cluster state, no search, and a
-call every role of the store already makes when it opens the index), at most once per
-:data:`VERSION_TTL_S` per process. A version document in the index would be counted, searched and
-aggregated with the chunks; the index's write statistics restart with a node and are per shard copy.
+The index version (:meth:`OpenSearchStore.index_version`) is read from what searches see: the number of
+chunks and the newest ``indexed_at`` (one ``size: 0`` search with a ``max`` aggregation, at most once per
+:data:`VERSION_TTL_S` per process). Every upsert stamps its chunks with the time, and a removal lowers the
+count, so any ingest or removal that changes the index changes it, and it changes only once the change is
+searchable (a version written at ingest could run ahead of the refresh). It needs no write and no permission
+beyond searching: no version document among the chunks (it would be counted, searched and aggregated with
+them), no mapping update, and not the index's write statistics, which restart with a node.
 
 Backend errors are mapped: unreachable, timeouts, HTTP 429 and 5xx → :class:`StoreUnavailableError` (may
 succeed when retried); any other failure → :class:`StoreError`.
@@ -26,7 +27,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -72,8 +72,8 @@ _PAGE = 1000  # ids per mget, hits per search_after page, buckets per composite 
 _BULK_DOCS = 500
 #: Seconds a process keeps the index version it read (another process's ingest shows within this).
 VERSION_TTL_S = 2.0
-#: The version of an index no ingest or removal has changed since versions exist.
-UNVERSIONED = "0"
+#: The version while the index does not exist (nothing ingested, and this role may not create it).
+UNVERSIONED = "none"
 _BULK_BYTES = (
     8 * 1024 * 1024
 )  # below the 10 MiB request limit of the smallest Amazon OpenSearch Service nodes
@@ -182,8 +182,7 @@ class OpenSearchStore:
         self._dirty = False
         self._outdated: dict[str, Any] | None = None  # the _meta of an index to upgrade before writing
         self._version = UNVERSIONED
-        self._version_read_at: float | None = None
-        self._unpublished: str | None = None  # set by writes not yet published as a new index version
+        self._version_read_at: float | None = None  # None: read it again (never read, or this store wrote)
 
     @classmethod
     def from_settings(
@@ -319,7 +318,7 @@ class OpenSearchStore:
         if not self._ensure_index():
             return False
         if self._dirty:
-            self._refresh()
+            self.flush()
         return True
 
     def _doc(self, chunk: Chunk, vector: np.ndarray, now: str) -> dict[str, Any]:
@@ -451,7 +450,7 @@ class OpenSearchStore:
             for c, v in zip(chunks, embeddings, strict=True)
         ]
         self._dirty = True
-        self._unpublished = uuid.uuid4().hex
+        self._version_read_at = None
         self._bulk(actions, "upsert")
 
     def delete_ids(self, ids: Sequence[str]) -> None:
@@ -459,7 +458,7 @@ class OpenSearchStore:
             return
         self._ensure_index(write=True)
         self._dirty = True
-        self._unpublished = uuid.uuid4().hex
+        self._version_read_at = None
         self._bulk([{"_op_type": "delete", "_index": self.index, "_id": i} for i in ids], "delete")
 
     def delete_source(self, source: str) -> int:
@@ -469,55 +468,35 @@ class OpenSearchStore:
             resp = self.client.delete_by_query(
                 index=self.index, body={"query": {"term": {"source": source}}}, refresh=True
             )
-        deleted = int(resp.get("deleted", 0))
-        if deleted or resp.get("failures"):
-            self._unpublished = uuid.uuid4().hex
+        self._version_read_at = None
         if resp.get("failures"):
             raise StoreError(f"OpenSearch delete of {source} failed: {resp['failures'][0]}")
-        return deleted
+        return int(resp.get("deleted", 0))
 
     def flush(self) -> None:
-        """Refresh the index, so every write so far is visible to searches; then, if anything was written,
-        publish a new index version."""
+        """Refresh the index: every write so far becomes visible to searches."""
         if not self._ensure_index():
             return
-        self._refresh()
-        if self._unpublished is not None:
-            self._publish_version()
-
-    def _refresh(self) -> None:
         with self._backend("refresh"):
             self.client.indices.refresh(index=self.index)
         self._dirty = False
 
-    def _meta(self) -> dict[str, Any]:
-        with self._backend("mapping read"):
-            mappings = self.client.indices.get_mapping(index=self.index)
-        for mapping in mappings.values():
-            return dict(mapping.get("mappings", {}).get("_meta") or {})
-        return {}
-
-    def _publish_version(self) -> None:
-        """Put a new ``index_version`` in the mapping's ``_meta`` (which ``put_mapping`` replaces whole: the
-        rest is sent back as read; a concurrent ingest's put differs only in the version)."""
-        version = uuid.uuid4().hex
-        meta = self._meta()
-        meta["index_version"] = version
-        with self._backend("index version update"):
-            self.client.indices.put_mapping(index=self.index, body={"_meta": meta})
-        self._version, self._version_read_at = version, time.monotonic()
-        self._unpublished = None
-
     def index_version(self) -> str:
-        """The published version (read at most every :data:`VERSION_TTL_S`), with this process's writes
-        not yet published appended: its own reads see them before the flush."""
-        if not self._ensure_index():
+        """``<chunks>-<newest indexed_at, epoch ms>`` as searches see them now (this process's own writes
+        refreshed first), read again after :data:`VERSION_TTL_S` or a write of this store."""
+        if not self._read_own_writes():
             return UNVERSIONED
         now = time.monotonic()
         if self._version_read_at is None or now - self._version_read_at >= VERSION_TTL_S:
-            self._version = str(self._meta().get("index_version") or UNVERSIONED)
+            body = {"size": 0, "track_total_hits": True, "aggs": {"newest": {"max": {"field": "indexed_at"}}}}
+            with self._backend("index version"):
+                resp = self.client.search(index=self.index, body=body)
+            total = resp.get("hits", {}).get("total", {})
+            count = total.get("value", 0) if isinstance(total, dict) else total
+            newest = resp.get("aggregations", {}).get("newest", {}).get("value")
+            self._version = f"{int(count or 0)}-{int(newest or 0)}"
             self._version_read_at = now
-        return self._version if self._unpublished is None else f"{self._version}+{self._unpublished}"
+        return self._version
 
     # ------------------------------------------------------------------ reads
 
