@@ -49,6 +49,12 @@ class Network(Construct):
             removal_policy=removal_policy,
         )
         self.function_subnets = ec2.SubnetSelection(subnet_type=private)
+        # A retained domain keeps its network interfaces in the private subnets: the VPC and those subnets
+        # must outlive the stack too, or `cdk destroy` ends in DELETE_FAILED. The rest (route tables,
+        # endpoints, flow logs, a NAT gateway) is deleted: nothing of the domain's uses it, and the
+        # interface endpoints would go on costing money.
+        for resource in (self.vpc, *self.vpc.isolated_subnets, *self.vpc.private_subnets):
+            resource.apply_removal_policy(removal_policy)
         self.eni_policy = self._eni_policy()
         self._interface_endpoints(cidr=cidr, private=private, interface_endpoints=interface_endpoints)
 

@@ -55,7 +55,7 @@ class SearchDomain(Construct):
         self.index_replicas = config.index_replicas
         stack = Stack.of(self)
 
-        domain_security_groups, placement = self._security_groups(network)
+        domain_security_groups, placement = self._security_groups(network, removal_policy=removal_policy)
         vpc = network.vpc if network else None
 
         # the bootstrap function's role is the domain's master user
@@ -89,7 +89,7 @@ class SearchDomain(Construct):
         self._acknowledge_domain(config, vpc=vpc)
 
     def _security_groups(
-        self, network: Network | None
+        self, network: Network | None, *, removal_policy: RemovalPolicy
     ) -> tuple[list[ec2.ISecurityGroup], VpcPlacement | None]:
         # clients (the functions) join this group; the domain accepts HTTPS from it only
         self.client_security_group: ec2.SecurityGroup | None = None
@@ -112,6 +112,9 @@ class SearchDomain(Construct):
             domain_sg.add_ingress_rule(
                 self.client_security_group, ec2.Port.tcp(443), "HTTPS from the functions"
             )
+            # kept with a retained domain (its network interfaces use it); the ingress rule is a resource of
+            # its own, so the functions' group can still be deleted
+            domain_sg.apply_removal_policy(removal_policy)
             domain_security_groups.append(domain_sg)
             placement = network.placement(self.client_security_group)
         return domain_security_groups, placement

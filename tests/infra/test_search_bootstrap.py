@@ -145,8 +145,9 @@ def test_no_admins_leaves_all_access_alone_and_an_unchanged_list_writes_nothing(
     assert ("PUT", "/_plugins/_security/api/rolesmapping/all_access") not in plugin.calls
 
 
-def test_delete_unmaps_the_admins_but_keeps_the_master_user() -> None:
+def test_delete_leaves_the_admins_of_a_retained_domain_mapped() -> None:
     module, plugin = load(), SecurityPlugin([MASTER, ADMIN])
-    module.remove(plugin, {**PROPS, "AdminRoleArns": [ADMIN]})
-    assert plugin.mappings["all_access"]["backend_roles"] == [MASTER]
-    assert "rag_explorer_reader" not in plugin.mappings
+    module.apply(plugin, {**PROPS, "AdminRoleArns": [ADMIN]})
+    module.remove(plugin)
+    assert sorted(plugin.mappings["all_access"]["backend_roles"]) == [ADMIN, MASTER]
+    assert "rag_explorer_reader" not in plugin.mappings and "rag_explorer_writer" not in plugin.mappings

@@ -11,8 +11,8 @@ security plugin's REST API, signed with SigV4:
 - puts an index template with the replica count and slow-log thresholds for the app's indices;
 - turns audit logging on (REST layer, failed logins and missing privileges).
 
-On delete it removes the role mappings and roles and unmaps the administrators (the domain itself may be
-retained). Only the Python
+On delete it removes the functions' role mappings and roles (the domain itself may be retained) and leaves
+the administrators mapped: a retained domain keeps people who can administer it. Only the Python
 standard library and the botocore that the Lambda runtime ships are used, so the asset needs no bundling.
 """
 
@@ -142,12 +142,7 @@ def apply(send: Sender, props: dict[str, Any], old_props: dict[str, Any] | None 
         log.warning("could not enable audit logging (HTTP %s): %s", status, json.dumps(body)[:500])
 
 
-def remove(send: Sender, props: dict[str, Any] | None = None) -> None:
-    admins = list((props or {}).get("AdminRoleArns", []))
-    try:
-        map_admins(send, [], admins)
-    except RuntimeError as exc:
-        log.warning("could not unmap the administrators: %s", exc)
+def remove(send: Sender) -> None:
     for name in (READER_ROLE, WRITER_ROLE):
         for kind in ("rolesmapping", "roles"):
             status, body = send("DELETE", f"/_plugins/_security/api/{kind}/{name}", None)
@@ -195,7 +190,7 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:  # pragma: 
     physical_id = event.get("PhysicalResourceId") or f"rag-explorer-search-access-{props['IndexPattern']}"
     log.info("%s %s", event["RequestType"], physical_id)
     if event["RequestType"] == "Delete":
-        remove(send, props)
+        remove(send)
     else:
         apply(send, props, event.get("OldResourceProperties"))
     return {"PhysicalResourceId": physical_id}
