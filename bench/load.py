@@ -45,11 +45,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from outside_data import data_root
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MAX_CLIENTS = 1000
 MAX_DURATION_S = 600
-SCIFACT_QUERIES = ROOT.parent / "shared" / "data" / "scifact" / "queries.jsonl"
+SCIFACT_QUERIES = data_root() / "scifact" / "queries.jsonl"  # when present (else the built-in list)
 PROBE_INTERVAL_S = 0.05
 QUESTIONS = [
     "How do I reset the index?",
