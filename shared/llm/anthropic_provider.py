@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shared.extras import needs_extra
 from shared.llm.base import ChatMessage, ErrorKind, LLMError, clip, parse_retry_after
 
 if TYPE_CHECKING:
@@ -77,7 +78,8 @@ class AnthropicChat:
     @property
     def client(self) -> anthropic.Anthropic:
         if self._client is None:
-            import anthropic
+            with needs_extra("cloud", "Anthropic's Messages API (the anthropic SDK)"):
+                import anthropic
 
             try:
                 self._client = anthropic.Anthropic(
@@ -97,6 +99,8 @@ class AnthropicChat:
                 raise LLMError("malformed", f"not a JSON reply: {clip(response, 120)!r}", provider=self.name)
             stop = response.stop_reason
             texts = [b.text for b in response.content or [] if getattr(b, "type", None) == "text"]
+        except ImportError:  # the SDK is not installed: MissingExtraError names the extra
+            raise
         except Exception as exc:
             raise classify_anthropic_error(exc, self.name) from exc
         if stop == _REFUSAL:
@@ -119,6 +123,8 @@ class AnthropicChat:
                         yield event.delta.text
                 elif kind == "message_delta" and event.delta.stop_reason == _REFUSAL:
                     raise LLMError("content_filter", "the model refused to answer", provider=self.name)
+        except ImportError:  # the SDK is not installed: MissingExtraError names the extra
+            raise
         except Exception as exc:
             raise classify_anthropic_error(exc, self.name) from exc
         finally:

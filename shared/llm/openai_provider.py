@@ -83,6 +83,8 @@ class OpenAIChat:
                 raise LLMError("malformed", "the reply has no choices", provider=self.name)
             choice = response.choices[0]
             content = choice.message.content if choice.message is not None else None
+        except ImportError:  # the SDK is not installed: MissingExtraError names the extra
+            raise
         except Exception as exc:
             raise classify_openai_error(exc, self.name) from exc
         if choice.finish_reason == "content_filter":
@@ -110,6 +112,8 @@ class OpenAIChat:
                     raise LLMError(
                         "content_filter", "the reply was stopped by a content filter", provider=self.name
                     )
+        except ImportError:  # the SDK is not installed: MissingExtraError names the extra
+            raise
         except Exception as exc:
             raise classify_openai_error(exc, self.name) from exc
         finally:

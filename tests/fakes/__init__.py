@@ -3,6 +3,7 @@
 * :mod:`tests.fakes.openai_server`: ``/v1/chat/completions`` (JSON and SSE streaming) and ``/v1/embeddings``.
 * :mod:`tests.fakes.bedrock_server`: Bedrock Runtime Converse, ConverseStream (AWS event-stream binary
   encoding) and InvokeModel for Titan embeddings.
+* :mod:`tests.fakes.anthropic_server`: Anthropic's ``/v1/messages`` (JSON, and server-sent events).
 * :class:`ScriptedLLM`: an in-process LLM for unit tests (no sockets), and :func:`make_retrieved` with a
   tiny corpus.
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from shared.errors import ConfigError
+from shared.extras import MissingExtraError
 from shared.llm.anthropic_provider import AnthropicChat
 from shared.llm.base import LLM, ChatMessage, LLMError
 from shared.llm.bedrock_provider import BedrockChat
@@ -154,3 +157,17 @@ def test_make_llm_and_chain_never_show_the_key() -> None:
     assert (first.breaker.failure_threshold, first.breaker.cooldown_s) == (7, 11)
     assert "secret" not in repr(chain)
     reset_breakers()
+
+
+@pytest.mark.parametrize(("spec", "module"), [("anthropic:m", "anthropic"), ("groq:m", "openai")])
+def test_a_missing_sdk_names_the_extra_to_install(
+    spec: str, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    with pytest.raises(MissingExtraError, match=r"\[cloud\] extra"):
+        make_llm(spec, access=ProviderAccess(api_keys={spec.split(":")[0]: "k"}, env={}))
+    direct = AnthropicChat("m", api_key="k") if module == "anthropic" else OpenAIChat("m", api_key="k")
+    with pytest.raises(MissingExtraError, match=r"\[cloud\] extra"):
+        direct.complete(MSGS, max_tokens=5, temperature=0)
+    with pytest.raises(MissingExtraError, match=r"\[cloud\] extra"):
+        list(direct.stream(MSGS, max_tokens=5, temperature=0))
