@@ -341,3 +341,33 @@ def test_memory_store_version_changes_with_writes_only() -> None:
     store.flush()  # BM25 sees the write now: a version again
     assert store.index_version() not in (first, written)
     assert RagService(Settings(embedder="hash:4"), store=store).store.index_version() == store.index_version()
+
+
+def test_opensearch_version_is_one_small_search_per_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the query function sends for the version (the wire request, serialized by opensearch-py),
+    and that it sends it at most once per VERSION_TTL_S, but again at once after its own write."""
+    from shared.stores import opensearch as opensearch_store
+    from tests.unit.test_opensearch_requests import INDEX, FakeCluster, make_store
+
+    now = [0.0]
+    monkeypatch.setattr(opensearch_store.time, "monotonic", lambda: now[0])
+    cluster = FakeCluster()
+    answer = {"hits": {"total": {"value": 42}, "hits": []}, "aggregations": {"newest": {"value": 1.8e12}}}
+    cluster.on("POST", rf"/{INDEX}/_search", (200, answer))
+    store = make_store(cluster)
+    assert store.index_version() == "42-1800000000000"
+    [request] = cluster.of("POST", f"/{INDEX}/_search")
+    assert request.body == {
+        "size": 0,
+        "track_total_hits": True,
+        "aggs": {"newest": {"max": {"field": "indexed_at"}}},
+    }
+    now[0] += opensearch_store.VERSION_TTL_S - 0.1
+    store.index_version()
+    assert len(cluster.of("POST", f"/{INDEX}/_search")) == 1
+    now[0] += 0.1
+    store.index_version()
+    assert len(cluster.of("POST", f"/{INDEX}/_search")) == 2
+    store.delete_ids(["c1"])
+    store.index_version()  # its own write: refreshed, then read again
+    assert len(cluster.of("POST", f"/{INDEX}/_search")) == 3 and cluster.of("POST", f"/{INDEX}/_refresh")
