@@ -381,8 +381,20 @@ def test_ambiguous_framing_is_400_and_multipart_is_415(keyed: tuple[str, int, Pa
     status, headers, body = raw_exchange(url, multipart)
     error_of(status, headers, body, 415, "unsupported_media_type")
     assert headers["connection"] == "close"
-    text = log.read_text()
+    text = logged(log, "conflicting Content-Length headers", '"POST /search" 415')
     assert "conflicting Content-Length headers" in text and '"POST /search" 415' in text
+
+
+def logged(log: Path, *needles: str) -> str:
+    """The server's log once it holds every needle (it writes a request's line after the response),
+    waiting a bounded number of short sleeps; the caller asserts on what it got."""
+    text = log.read_text()
+    for _ in range(200):
+        if all(n in text for n in needles):
+            break
+        time.sleep(0.025)
+        text = log.read_text()
+    return text
 
 
 # --------------------------------------------------------------------------- no process left behind
