@@ -1,4 +1,5 @@
-"""Ingest Lambda (SQS event source; each message body is an S3 event notification: S3 -> SQS -> Lambda).
+"""Ingest Lambda (SQS event source; each message body is an S3 object event that an EventBridge rule sent,
+S3 -> EventBridge -> SQS -> Lambda, or an S3 event notification, the earlier S3 -> SQS route).
 
 Each S3 record makes the index match the object's current state (:class:`shared.adapters.s3_sync.S3Sync`): an
 existing object is indexed (unchanged content is a no-op), a missing one has its chunks deleted. Failed

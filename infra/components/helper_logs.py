@@ -1,7 +1,6 @@
 """Log groups with retention for the Lambda functions CDK adds on its own.
 
-CDK creates singleton helper functions that this app never constructs itself: the S3 bucket-notifications
-handler (``BucketNotificationsHandler...``, a plain ``AWS::Lambda::Function``), and the handlers of core
+CDK creates singleton helper functions that this app never constructs itself: the handlers of core
 custom resource providers such as ``Custom::S3AutoDeleteObjects`` (dev) and ``Custom::VpcRestrictDefaultSG``
 (prod). None of them takes a log group, and Lambda would create ``/aws/lambda/<name>`` on first use with
 no retention. :class:`HelperFunctionLogs` is an aspect that gives every function without a

@@ -1,25 +1,36 @@
-"""S3 -> SQS -> ingest Lambda: the queue and its dead-letter queue, the bucket notifications, the function."""
+"""S3 -> EventBridge -> SQS -> ingest Lambda: the queue and its dead-letter queue, the rule that sends the
+document bucket's object events to the queue, the function."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.components.function import AppFunction
 from infra.components.network import VpcPlacement
 from infra.config import FunctionsConfig
-from infra.nag import acknowledge
 
-# CDK's singleton that applies bucket notifications (one per stack)
-NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+#: the EventBridge detail types of S3 the ingest function reconciles (shared/adapters/s3_sync.py)
+OBJECT_EVENTS = ("Object Created", "Object Deleted")
+
+
+def object_events_pattern(bucket_name: str) -> dict[str, Any]:
+    """The rule's event pattern: the bucket's created and deleted objects (the end-to-end test puts the
+    same pattern on moto's EventBridge)."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": list(OBJECT_EVENTS),
+        "detail": {"bucket": {"name": [bucket_name]}},
+    }
 
 
 class Ingestion(Construct):
@@ -37,7 +48,7 @@ class Ingestion(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._queues(config)
-        self._bucket_notifications(document_bucket_name)
+        self._object_events(document_bucket_name)
 
         self.function = AppFunction(
             self,
@@ -86,19 +97,21 @@ class Ingestion(Construct):
             ),
         )
 
-    def _bucket_notifications(self, document_bucket_name: str) -> None:
-        # The bucket lives in the stateful stack. Notifications configured on an imported reference are
-        # applied by a custom resource in *this* stack (merging with any others), so that the stateful
-        # stack never depends on the queue.
-        bucket = s3.Bucket.from_bucket_name(self, "DocumentBucket", document_bucket_name)
-        destination = s3n.SqsDestination(self.queue)
-        bucket.add_event_notification(s3.EventType.OBJECT_CREATED, destination)
-        bucket.add_event_notification(s3.EventType.OBJECT_REMOVED, destination)
-        handler = Stack.of(self).node.try_find_child(NOTIFICATIONS_HANDLER_ID)
-        if handler is not None:
-            acknowledge(
-                handler,
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaBasicExecutionRole]",
-                "CDK's bucket notifications handler logs with the AWS basic execution policy.",
-            )
+    def _object_events(self, document_bucket_name: str) -> None:
+        # The bucket (stateful stack) sends its object events to EventBridge; this rule (stateless) sends
+        # the created and deleted ones of that bucket to the queue, so the stateful stack never depends on
+        # the queue. EventBridge retries a failed delivery for 24 hours, then puts the event in the
+        # dead-letter queue, where a redrive brings it to the ingest queue like any other message.
+        self.object_events_rule = events.Rule(
+            self,
+            "ObjectEvents",
+            description="RAG Explorer: the document bucket's created and deleted objects -> ingest queue",
+            event_pattern=self._pattern(object_events_pattern(document_bucket_name)),
+            targets=[targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue)],
+        )
+
+    @staticmethod
+    def _pattern(pattern: dict[str, Any]) -> events.EventPattern:
+        return events.EventPattern(
+            source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
+        )

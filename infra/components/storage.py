@@ -67,7 +67,16 @@ class DocumentStore(Construct):
             removal_policy=removal_policy,
             auto_delete_objects=destroy,
         )
-        self._cfn(self.bucket).override_logical_id(DOCUMENT_BUCKET_LOGICAL_ID)
+        documents = self._cfn(self.bucket)
+        documents.override_logical_id(DOCUMENT_BUCKET_LOGICAL_ID)
+        # Object events go to EventBridge (a rule of the stateless stack sends them to the ingest queue).
+        # Set on the bucket itself: the L2's event_bridge_enabled, like bucket notifications, goes through
+        # CDK's notifications custom resource, which cannot update its own entries reliably.
+        documents.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+                event_bridge_enabled=True
+            )
+        )
         self._cfn(self.access_log_bucket).override_logical_id(ACCESS_LOG_BUCKET_LOGICAL_ID)
 
     @staticmethod

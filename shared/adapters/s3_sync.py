@@ -107,11 +107,35 @@ def is_not_found(exc: BaseException) -> bool:
 
 
 class NotAnS3EventError(ValueError):
-    """The message body is not an S3 event notification (nor one wrapped by SNS)."""
+    """The message body is not an S3 event notification (nor one wrapped by SNS or sent by EventBridge)."""
+
+
+#: S3's EventBridge detail types as the notification event names they stand for (``reason`` completes them)
+_EVENTBRIDGE_NAMES = {"Object Created": "ObjectCreated", "Object Deleted": "ObjectRemoved"}
+
+
+def _eventbridge_refs(payload: dict[str, Any]) -> list[ObjectRef]:
+    """An S3 event that an EventBridge rule sent to the queue: one object, its key URL-encoded as in a
+    notification. ``Object Created``/``Object Deleted`` read as ``ObjectCreated:<reason>``/
+    ``ObjectRemoved:<reason>`` (a lifecycle expiration as ``LifecycleExpiration:``); other types keep
+    their own name, which the handler ignores."""
+    detail, detail_type = payload.get("detail"), str(payload["detail-type"])
+    if not isinstance(detail, dict):
+        raise NotAnS3EventError("S3 EventBridge event without a 'detail' object")
+    try:
+        bucket, key = str(detail["bucket"]["name"]), unquote_plus(str(detail["object"]["key"]))
+    except (KeyError, TypeError) as exc:
+        raise NotAnS3EventError(f"malformed S3 EventBridge event: {exc!r}") from None
+    reason = str(detail.get("reason") or "")
+    name = _EVENTBRIDGE_NAMES.get(detail_type)
+    if name == "ObjectRemoved" and reason == "Lifecycle Expiration":
+        name = "LifecycleExpiration"
+    return [ObjectRef(bucket, key, f"{name}:{reason.replace(' ', '')}" if name else detail_type)]
 
 
 def parse_message(body: str) -> list[ObjectRef]:
-    """The objects an SQS message body refers to: an S3 notification, possibly inside an SNS envelope.
+    """The objects an SQS message body refers to: an S3 notification, possibly inside an SNS envelope, or
+    an S3 event sent by an EventBridge rule (``source`` ``aws.s3``).
 
     An ``s3:TestEvent`` gives no objects. Keys are URL-decoded (``unquote_plus``), as S3 encodes them.
     Raises :class:`NotAnS3EventError` for anything else.
@@ -124,6 +148,8 @@ def parse_message(body: str) -> list[ObjectRef]:
         return parse_message(str(payload["Message"]))  # S3 -> SNS -> SQS
     if not isinstance(payload, dict):
         raise NotAnS3EventError("body is not a JSON object")
+    if payload.get("source") == "aws.s3" and "detail-type" in payload:
+        return _eventbridge_refs(payload)  # S3 -> EventBridge -> SQS
     if payload.get("Event") == "s3:TestEvent":
         return []
     records = payload.get("Records")

@@ -92,7 +92,7 @@ def test_query_function_is_published_behind_the_live_alias(stage: Synthesized) -
 
 
 def test_every_function_logs_to_a_group_with_retention(stage: Synthesized) -> None:
-    """CDK's own helpers too (bucket notifications, auto-delete objects, default security group, the
+    """CDK's own helpers too (auto-delete objects, default security group, the
     custom resource provider framework): never a ``/aws/lambda/...`` group that Lambda creates unbounded."""
     days = 14 if stage.stage == "dev" else 365
     names = []
@@ -103,6 +103,6 @@ def test_every_function_logs_to_a_group_with_retention(stage: Synthesized) -> No
             assert isinstance(log_group, dict) and log_group.get("Ref") in groups, name
             assert groups[log_group["Ref"]]["Properties"]["RetentionInDays"] == days, name
             names.append(name)
-    helpers = ["BucketNotificationsHandler", "SearchBootstrapProviderframework"]
+    helpers = ["SearchBootstrapProviderframework"]
     helpers.append("CustomS3AutoDeleteObjects" if stage.stage == "dev" else "CustomVpcRestrictDefaultSG")
     assert all(any(n.startswith(helper) for n in names) for helper in helpers), names

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from infra.components.ingestion import OBJECT_EVENTS
 from infra.config import FunctionsConfig, stage_config
 from tests.infra.conftest import Synthesized
 
@@ -44,14 +46,34 @@ def test_both_queues_deny_plain_http(stage: Synthesized) -> None:
     assert len(denied) == 2
 
 
-def test_bucket_notifications_send_created_and_removed_to_the_queue(stage: Synthesized) -> None:
+def test_object_events_go_through_eventbridge_to_the_queue(stage: Synthesized) -> None:
+    """The bucket (stateful) sends its events to EventBridge natively; a rule (stateless) sends the
+    bucket's created and deleted objects to the queue, undeliverable ones to the dead-letter queue. No
+    bucket notification custom resource anywhere ("Configurations overlap" on updates)."""
+    (bucket,) = [
+        b for k, b in stage.resources(stage.stateful, "AWS::S3::Bucket").items() if k == "DocumentBucket"
+    ]
+    assert bucket["Properties"]["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    }
+    for template in (stage.stateful, stage.stateless):
+        assert not stage.resources(template, "Custom::S3BucketNotifications")
     queue_id, _ = one(stage, "AWS::SQS::Queue", "IngestionQueue")
-    (notifications,) = stage.resources(stage.stateless, "Custom::S3BucketNotifications").values()
-    configs = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    assert sorted(c["Events"][0] for c in configs) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
-    assert all(c["QueueArn"] == {"Fn::GetAtt": [queue_id, "Arn"]} for c in configs)
-    # applied to the stateful stack's bucket without replacing other notifications on it
-    assert notifications["Properties"]["Managed"] is False
+    dlq_id, _ = one(stage, "AWS::SQS::Queue", "IngestionDeadLetterQueue")
+    rule_id, rule = one(stage, "AWS::Events::Rule", "IngestionObjectEvents")
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == list(OBJECT_EVENTS) == ["Object Created", "Object Deleted"]
+    (bucket_name,) = pattern["detail"]["bucket"]["name"]
+    assert "DocumentBucket" in json.dumps(bucket_name)  # the stateful stack's bucket only
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    # EventBridge may send to both queues, from this rule only
+    for policy in stage.resources(stage.stateless, "AWS::SQS::QueuePolicy").values():
+        (allow,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
 
 
 def test_ingest_function_reads_the_queue_in_batches_with_partial_failures(stage: Synthesized) -> None:

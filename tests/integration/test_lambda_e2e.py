@@ -60,9 +60,13 @@ def moto_url() -> Iterator[str]:
 
 
 class Aws:
-    """A bucket whose notifications go to a queue, plus the event source mapping's part."""
+    """A bucket whose notifications go to a queue, plus the event source mapping's part.
 
-    def __init__(self, url: str) -> None:
+    ``route="eventbridge"``: as deployed, the bucket sends its object events to EventBridge and a rule
+    with the stack's pattern (:func:`infra.components.ingestion.object_events_pattern`) sends them to the
+    queue (moto's EventBridge delivers to SQS targets for real)."""
+
+    def __init__(self, url: str, route: str = "notification") -> None:
         self.s3 = boto3.client("s3", endpoint_url=url, region_name=REGION)
         self.sqs = boto3.client("sqs", endpoint_url=url, region_name=REGION)
         suffix = uuid.uuid4().hex[:10]
@@ -72,6 +76,9 @@ class Aws:
         self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
+        if route == "eventbridge":
+            self._route_through_eventbridge(url)
+            return
         self.s3.put_bucket_notification_configuration(
             Bucket=self.bucket,
             NotificationConfiguration={
@@ -79,6 +86,17 @@ class Aws:
                     {"QueueArn": self.queue_arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}
                 ]
             },
+        )
+
+    def _route_through_eventbridge(self, url: str) -> None:
+        from infra.components.ingestion import object_events_pattern
+
+        events = boto3.client("events", endpoint_url=url, region_name=REGION)
+        rule = f"objects-{self.bucket}"
+        events.put_rule(Name=rule, EventPattern=json.dumps(object_events_pattern(self.bucket)))
+        events.put_targets(Rule=rule, Targets=[{"Id": "ingest", "Arn": self.queue_arn}])
+        self.s3.put_bucket_notification_configuration(
+            Bucket=self.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
         )
 
     def put(self, key: str, data: bytes) -> None:
@@ -148,6 +166,18 @@ class Aws:
 
 @pytest.fixture
 def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Aws:
+    return make_aws(moto_url, monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def eventbridge_aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Aws:
+    """S3 -> EventBridge -> SQS, as the stacks deploy it."""
+    return make_aws(moto_url, monkeypatch, tmp_path, route="eventbridge")
+
+
+def make_aws(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, route: str = "notification"
+) -> Aws:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -164,7 +194,7 @@ def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Aws:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    env = Aws(moto_url)
+    env = Aws(moto_url, route)
     monkeypatch.setenv("RAG_EXPLORER_DOCUMENT_BUCKET", env.bucket)
     return env
 
@@ -373,6 +403,82 @@ def test_store_failure_mid_batch_retries_exactly_the_failed_record(aws: Aws, lam
     assert aws.deliver(ingest, [retried], lambda_context) == {"batchItemFailures": []}
     assert set(sources(ingest)) == {f"s3://{aws.bucket}/{n}" for n in ("a.md", "b.md", "c.md")}
     assert aws.queue_is_empty()
+
+
+# --------------------------------------------------------------------------- S3 -> EventBridge -> SQS
+
+
+def test_through_eventbridge_upload_ingest_query_delete(eventbridge_aws: Aws, lambda_context: Any) -> None:
+    """The deployed route: the bucket's events reach the queue through an EventBridge rule with the
+    stack's pattern, and the ingest function reconciles them as it does notifications."""
+    aws = eventbridge_aws
+    aws.put("account/api keys.md", KEYS_MD)
+    aws.put("billing/invoices.txt", INVOICES_TXT)
+    messages = aws.receive(2)
+    assert all(json.loads(m["Body"])["detail-type"] == "Object Created" for m in messages)
+    ingest = load_handler("ingest")
+    assert aws.deliver(ingest, messages, lambda_context) == {"batchItemFailures": []}
+    keys_source = f"s3://{aws.bucket}/account/api keys.md"
+    assert set(sources(ingest)) == {keys_source, f"s3://{aws.bucket}/billing/invoices.txt"}
+    query = load_handler("query")
+    result = query.lambda_handler(
+        api_event("query_event.json", {"question": "How do I rotate my API key?"}), lambda_context
+    )
+    assert AskResponse.model_validate_json(result["body"]).citations[0].source == keys_source
+
+    aws.delete("account/api keys.md")
+    [deleted] = aws.receive(1)
+    assert json.loads(deleted["Body"])["detail-type"] == "Object Deleted"
+    assert aws.deliver(ingest, [deleted], lambda_context) == {"batchItemFailures": []}
+    assert keys_source not in sources(ingest)
+    assert aws.queue_is_empty()
+
+
+def test_through_eventbridge_other_buckets_events_never_reach_the_queue(
+    eventbridge_aws: Aws, lambda_context: Any
+) -> None:
+    other = f"other-{uuid.uuid4().hex[:10]}"
+    eventbridge_aws.s3.create_bucket(Bucket=other)
+    eventbridge_aws.s3.put_bucket_notification_configuration(
+        Bucket=other, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    eventbridge_aws.s3.put_object(Bucket=other, Key="x.md", Body=KEYS_MD)
+    eventbridge_aws.put("mine.md", KEYS_MD)
+    [message] = eventbridge_aws.receive(1)
+    assert json.loads(message["Body"])["detail"]["object"]["key"] == "mine.md"
+
+
+def test_through_eventbridge_duplicates_and_reordering(eventbridge_aws: Aws, lambda_context: Any) -> None:
+    aws = eventbridge_aws
+    aws.put("faq.md", KEYS_MD)
+    aws.delete("faq.md")
+    created, deleted = aws.receive(2)
+    ingest = load_handler("ingest")
+    source = f"s3://{aws.bucket}/faq.md"
+    ingest.lambda_handler(aws.sqs_event([deleted]), lambda_context)  # delete first...
+    ingest.lambda_handler(aws.sqs_event([created, created]), lambda_context)  # ...then a stale create, twice
+    assert source not in sources(ingest)
+
+    aws.put("faq.md", KEYS_MD)  # recreated: even the old events now index it, once
+    [recreated] = aws.receive(1)
+    ingest.lambda_handler(aws.sqs_event([deleted, recreated, recreated]), lambda_context)
+    indexed = sources(ingest)
+    assert indexed.get(source, 0) > 0
+    assert ingest.service.store.count_chunks() == sum(indexed.values())
+
+
+def test_fixture_eventbridge_batch_with_encoded_keys(aws: Aws, lambda_context: Any) -> None:
+    """tests/events/sqs_eventbridge_s3_event.json: a create of an existing object (encoded key
+    "getting+started.md") and a delete of a missing one, in one batch."""
+    event = json.loads((EVENTS / "sqs_eventbridge_s3_event.json").read_text(encoding="utf-8"))
+    bucket = json.loads(event["Records"][0]["body"])["detail"]["bucket"]["name"]
+    if bucket not in {b["Name"] for b in aws.s3.list_buckets()["Buckets"]}:
+        aws.s3.create_bucket(Bucket=bucket)
+    aws.s3.put_object(Bucket=bucket, Key="handbook/getting started.md", Body=KEYS_MD)
+    ingest = load_handler("ingest")
+    assert ingest.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    assert f"s3://{bucket}/handbook/getting started.md" in sources(ingest)
+    assert f"s3://{bucket}/handbook/old page.md" not in sources(ingest)
 
 
 # --------------------------------------------------------------------------- the real model
