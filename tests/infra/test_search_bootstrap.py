@@ -151,3 +151,128 @@ def test_delete_leaves_the_admins_of_a_retained_domain_mapped() -> None:
     module.remove(plugin)
     assert sorted(plugin.mappings["all_access"]["backend_roles"]) == [ADMIN, MASTER]
     assert "rag_explorer_reader" not in plugin.mappings and "rag_explorer_writer" not in plugin.mappings
+
+
+# --- time budget and best-effort delete -------------------------------------------------------------------
+
+
+class Clock:
+    """A fake clock that sleeping advances: no wall-clock time passes in these tests."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class Context:
+    def __init__(self, remaining_s: float) -> None:
+        self.remaining_s = remaining_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.remaining_s * 1000)
+
+
+def test_retries_stop_before_the_deadline_and_name_the_last_error() -> None:
+    module, clock = load(), Clock()
+    timeouts: list[float] = []
+
+    def unreachable(timeout: float) -> tuple[int, Any]:
+        timeouts.append(timeout)
+        clock.now += timeout  # each attempt waits for its whole timeout
+        raise module.TransientError("Name or service not known")
+
+    deadline = clock() + 290  # a 5-minute function, less the margin
+    try:
+        module.with_retries(unreachable, what="PUT /x", deadline=deadline, clock=clock, sleep=clock.sleep)
+    except RuntimeError as exc:
+        assert "PUT /x" in str(exc) and "Name or service not known" in str(exc)
+    else:
+        raise AssertionError("expected a failure")
+    assert clock.now <= deadline  # never past it: the real error is reported, not "Task timed out"
+    assert all(t <= module.REQUEST_TIMEOUT_S for t in timeouts)
+    assert clock.sleeps[:3] == [1, 2, 4]
+
+
+def test_a_transient_error_then_an_answer() -> None:
+    module, clock = load(), Clock()
+    answers = iter([module.TransientError("HTTP 503"), (200, {"ok": True})])
+
+    def flaky(timeout: float) -> tuple[int, Any]:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert module.with_retries(
+        flaky, what="GET /", deadline=clock() + 60, clock=clock, sleep=clock.sleep
+    ) == (
+        200,
+        {"ok": True},
+    )
+    assert clock.sleeps == [1]
+
+
+def event(request_type: str) -> dict[str, Any]:
+    return {
+        "RequestType": request_type,
+        "PhysicalResourceId": "rag-explorer-search-access-rag-explorer-chunks*",
+        "ResourceProperties": {**PROPS, "Endpoint": "search-x.eu-west-1.es.amazonaws.com"},
+    }
+
+
+def test_delete_succeeds_when_the_domain_is_gone(monkeypatch: Any) -> None:
+    module, clock = load(), Clock()
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    deadlines: list[float] = []
+
+    def gone(endpoint: str, region: str, deadline: float) -> Any:
+        deadlines.append(deadline)
+
+        def refused(timeout: float) -> tuple[int, Any]:
+            clock.now += 0.5
+            raise module.TransientError("connection refused")
+
+        def send(method: str, path: str, body: Any) -> tuple[int, Any]:
+            return module.with_retries(refused, what=path, deadline=deadline, clock=clock, sleep=clock.sleep)
+
+        return send
+
+    result = module.on_event(event("Delete"), Context(300), make_sender=gone, clock=clock)
+    assert result == {"PhysicalResourceId": "rag-explorer-search-access-rag-explorer-chunks*"}
+    assert deadlines == [1000 + module.DELETE_BUDGET_S]  # a short budget, not the whole 5 minutes
+    assert clock.now <= deadlines[0]
+
+
+def test_delete_succeeds_when_the_domain_refuses(monkeypatch: Any) -> None:
+    module = load()
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+
+    def refusing(endpoint: str, region: str, deadline: float) -> Any:
+        return lambda method, path, body: (403, {"message": "no permissions"})
+
+    assert module.on_event(event("Delete"), Context(300), make_sender=refusing)["PhysicalResourceId"]
+
+
+def test_create_fails_with_the_domains_error_within_the_time_left(monkeypatch: Any) -> None:
+    module, clock = load(), Clock()
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    deadlines: list[float] = []
+
+    def refusing(endpoint: str, region: str, deadline: float) -> Any:
+        deadlines.append(deadline)
+        return lambda method, path, body: (403, {"message": "no permissions"})
+
+    try:
+        module.on_event(event("Create"), Context(120), make_sender=refusing, clock=clock)
+    except RuntimeError as exc:
+        assert "HTTP 403" in str(exc) and "no permissions" in str(exc)
+    else:
+        raise AssertionError("expected a failure")
+    assert deadlines == [1000 + 120 - module.MARGIN_S]

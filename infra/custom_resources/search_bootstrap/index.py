@@ -11,9 +11,12 @@ security plugin's REST API, signed with SigV4:
 - puts an index template with the replica count and slow-log thresholds for the app's indices;
 - turns audit logging on (REST layer, failed logins and missing privileges).
 
-On delete it removes the functions' role mappings and roles (the domain itself may be retained) and leaves
-the administrators mapped: a retained domain keeps people who can administer it. Only the Python
-standard library and the botocore that the Lambda runtime ships are used, so the asset needs no bundling.
+Requests are retried with backoff, never past the function's remaining time (less a margin to report),
+so a failure is reported with the domain's own error. Delete is best-effort: it removes the functions'
+role mappings and roles (the domain itself may be retained) and leaves the administrators mapped, so that
+a retained domain keeps people who can administer it; a domain that is gone or unreachable does not fail
+the deletion. Only the Python standard library and the botocore that the Lambda runtime ships are used,
+so the asset needs no bundling.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ READER_ROLE = "rag_explorer_reader"
 WRITER_ROLE = "rag_explorer_writer"
 ADMIN_ROLE = "all_access"
 TEMPLATE_NAME = "rag-explorer"
-RETRIES = 8
+REQUEST_TIMEOUT_S = 30.0  # one HTTP request to the domain
 
 # method, path, body -> (status, parsed body)
 Sender = Callable[[str, str, Any], tuple[int, Any]]
@@ -150,7 +153,38 @@ def remove(send: Sender) -> None:
                 log.warning("could not delete %s %s (HTTP %s): %s", kind, name, status, body)
 
 
-def signed_sender(endpoint: str, region: str) -> Sender:  # pragma: no cover - needs AWS
+class TransientError(RuntimeError):
+    """An attempt that may succeed later: HTTP 5xx or 429, a connection error, a timeout."""
+
+
+def with_retries(
+    attempt: Callable[[float], tuple[int, Any]],
+    *,
+    what: str,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[int, Any]:
+    """Call ``attempt(timeout)`` until it answers, backing off (1, 2, 4 ... 30 s), never past ``deadline``
+    (a ``clock()`` value): the function reports the real error instead of Lambda's "Task timed out"."""
+    last, attempts = "no attempt was made", 0
+    while (left := deadline - clock()) > 1:
+        attempts += 1
+        try:
+            return attempt(min(REQUEST_TIMEOUT_S, left))
+        except TransientError as exc:
+            last = str(exc)
+            log.info("%s: %s, retrying", what, exc)
+        pause = min(2 ** (attempts - 1), 30, deadline - clock() - 1)
+        if pause <= 0:
+            break
+        sleep(pause)
+    raise RuntimeError(
+        f"{what}: no answer from the domain within the time left ({attempts} attempts); last error: {last}"
+    )
+
+
+def signed_sender(endpoint: str, region: str, deadline: float) -> Sender:  # pragma: no cover - needs AWS
     import botocore.session
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -160,37 +194,58 @@ def signed_sender(endpoint: str, region: str) -> Sender:  # pragma: no cover - n
     def send(method: str, path: str, body: Any) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         url = f"https://{endpoint}{path}"
-        for attempt in range(RETRIES):
+
+        def attempt(timeout: float) -> tuple[int, Any]:
             request = AWSRequest(
                 method=method, url=url, data=data, headers={"Content-Type": "application/json"}
             )
             SigV4Auth(credentials.get_frozen_credentials(), "es", region).add_auth(request)
             prepared = urllib.request.Request(url, data=data, method=method, headers=dict(request.headers))
             try:
-                with urllib.request.urlopen(prepared, timeout=30) as response:  # noqa: S310 - https only
+                with urllib.request.urlopen(prepared, timeout=timeout) as response:  # noqa: S310 - https only
                     return response.status, json.loads(response.read() or b"{}")
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
                 if exc.code < 500 and exc.code != 429:
-                    return exc.code, json.loads(payload or b"{}") if payload.startswith(
-                        b"{"
-                    ) else payload.decode()
-                log.info("%s %s: HTTP %s, retrying", method, path, exc.code)
+                    return exc.code, json.loads(payload) if payload.startswith(b"{") else payload.decode()
+                raise TransientError(f"HTTP {exc.code}") from None
             except (urllib.error.URLError, TimeoutError) as exc:
-                log.info("%s %s: %s, retrying", method, path, exc)
-            time.sleep(min(2**attempt, 30))
-        raise RuntimeError(f"{method} {path}: no answer from the domain after {RETRIES} attempts")
+                raise TransientError(str(exc)) from None
+
+        return with_retries(attempt, what=f"{method} {path}", deadline=deadline)
 
     return send
 
 
-def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:  # pragma: no cover - needs AWS
+#: kept for the provider framework to report the result to CloudFormation
+MARGIN_S = 10.0
+#: a deletion spends at most this long on the domain: it is best-effort (the domain may be gone)
+DELETE_BUDGET_S = 60.0
+
+SenderFactory = Callable[[str, str, float], Sender]
+
+
+def on_event(
+    event: dict[str, Any],
+    context: Any,
+    make_sender: SenderFactory = signed_sender,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Create and Update apply the access settings and fail with the domain's own error. Delete is
+    best-effort: an unreachable or deleted domain, or a refused request, still lets the stack delete."""
     props = event["ResourceProperties"]
-    send = signed_sender(props["Endpoint"], os.environ["AWS_REGION"])
     physical_id = event.get("PhysicalResourceId") or f"rag-explorer-search-access-{props['IndexPattern']}"
     log.info("%s %s", event["RequestType"], physical_id)
+    deadline = clock() + context.get_remaining_time_in_millis() / 1000 - MARGIN_S
     if event["RequestType"] == "Delete":
-        remove(send)
+        send = make_sender(
+            props["Endpoint"], os.environ["AWS_REGION"], min(deadline, clock() + DELETE_BUDGET_S)
+        )
+        try:
+            remove(send)
+        except Exception as exc:  # best-effort: the domain may be gone
+            log.warning("left the role mappings as they are (the domain may be gone): %s", exc)
     else:
+        send = make_sender(props["Endpoint"], os.environ["AWS_REGION"], deadline)
         apply(send, props, event.get("OldResourceProperties"))
     return {"PhysicalResourceId": physical_id}
