@@ -13,7 +13,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
 .PHONY: demo test lint typecheck unit integration browser widget-screenshot bench quality-corpora install dev clean synth \
-	wheel wheel-check
+	wheel wheel-check smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,11 @@ synth: $(VENV)/.dev-installed node_modules/.installed
 		PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet --no-notices -c stage=$$stage -o cdk.out/$$stage || exit 1; \
 	done
 	$(BIN)/python -m infra.asset_sizes cdk.out/dev
+
+# After every deploy: the deployed stage end to end (docs/deployment.md, "Smoke test"), with the stack
+# outputs: make smoke ENDPOINT=<ApiUrl> API_KEY=<a secret key> BUCKET=<DocumentBucketName>
+smoke: $(VENV)/.dev-installed
+	$(BIN)/rag-explorer smoke --endpoint "$(ENDPOINT)" --api-key "$(API_KEY)" --bucket "$(BUCKET)"
 
 # The benchmarks that read BEIR SciFact (../shared/data/scifact, or RAG_EXPLORER_BENCH_DATA/scifact) and
 # the quality sets that are not installed print "skipped: ... get it with ..." and exit 0 without them.

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from local_cli.commands import admin, documents, query, report, widget
+from local_cli.commands import admin, documents, query, report, smoke, widget
 from local_cli.state import State, missing_extra
 from shared.extras import MissingExtraError
 
@@ -135,6 +135,7 @@ for command in (
     admin.serve,
     report.report,
     widget.widget_snippet,
+    smoke.smoke,
 ):
     cli.add_command(command)
 
