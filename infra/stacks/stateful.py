@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Fn, Stack
 from constructs import Construct
 
+from infra.components.answer_cache import AnswerCacheTable
 from infra.components.interactions import InteractionsTable
 from infra.components.network import Network
 from infra.components.search import SearchDomain
@@ -53,6 +54,7 @@ class StatefulStack(Stack):
             network=self.network,
         )
         self.interactions = InteractionsTable(self, "Interactions", removal_policy=config.removal_policy)
+        self.answer_cache = AnswerCacheTable(self, "AnswerCache")
         CfnOutput(
             self,
             "DocumentBucketName",

@@ -138,6 +138,8 @@ class StatelessStack(Stack):
         # the interactions (questions, answers, feedback) are kept by the query function alone
         query = functions.query.function
         query.add_environment("RAG_EXPLORER_INTERACTIONS_TABLE", stateful.interactions.table_name)
+        # answers shared by every warm query function (the in-process cache is per function)
+        query.add_environment("RAG_EXPLORER_ANSWER_CACHE_TABLE", stateful.answer_cache.table_name)
         query.add_environment(
             "RAG_EXPLORER_INTERACTION_RETENTION_DAYS", str(config.widget.interaction_retention_days)
         )
@@ -157,6 +159,7 @@ class StatelessStack(Stack):
         documents.grant_check_bucket(functions.health.role)
         documents.grant_check_bucket(functions.query.role)
         stateful.interactions.grant_record(functions.query.role)
+        stateful.answer_cache.grant_cache(functions.query.role)
         search.grant_http_read_write(ingestion.function.role, policy_owner=ingestion.function)
         for fn in (functions.query, functions.health):
             search.grant_http_read(fn.role, policy_owner=fn)

@@ -47,6 +47,9 @@ def test_apply_defines_roles_maps_backend_roles_and_puts_the_template() -> None:
     assert reader["index_permissions"][0]["index_patterns"] == ["rag-explorer-chunks*"]
     assert "crud" not in reader["index_permissions"][0]["allowed_actions"]
     assert "crud" in writer["index_permissions"][0]["allowed_actions"]
+    # the ingest function upgrades an older index's mapping before its first write; readers never may
+    assert "indices:admin/mapping/put" in writer["index_permissions"][0]["allowed_actions"]
+    assert "indices:admin/mapping/put" not in reader["index_permissions"][0]["allowed_actions"]
     assert calls[("PUT", "/_plugins/_security/api/rolesmapping/rag_explorer_reader")] == {
         "backend_roles": ["arn:aws:iam::1:role/health", "arn:aws:iam::1:role/query"]
     }

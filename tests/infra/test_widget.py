@@ -138,7 +138,8 @@ def test_a_webhook_needs_internet_egress_from_the_prod_vpc() -> None:
 
 def test_interactions_table(stage: Synthesized) -> None:
     tables = stage.resources(stage.stateful, "AWS::DynamoDB::Table")
-    assert set(tables) == {INTERACTIONS_TABLE_LOGICAL_ID}  # pinned: a refactoring never replaces it
+    # pinned: a refactoring never replaces it (the other table is the answer cache, test_answer_cache.py)
+    assert INTERACTIONS_TABLE_LOGICAL_ID in tables and len(tables) == 2
     table = tables[INTERACTIONS_TABLE_LOGICAL_ID]
     props = table["Properties"]
     assert props["KeySchema"] == [{"AttributeName": "interaction_id", "KeyType": "HASH"}]
@@ -305,7 +306,9 @@ def test_only_the_query_function_keeps_interactions_with_exactly_what_it_calls(s
     ]
     by_actions = {tuple(sorted(actions(s))): s["Resource"] for s in dynamo}
     assert set(by_actions) == {("dynamodb:GetItem", "dynamodb:PutItem"), ("dynamodb:Query",)}
+    # get and put on two tables (interactions, answer cache): the table ARNs, no index, no wildcard
     table_arn = json.dumps(by_actions[("dynamodb:GetItem", "dynamodb:PutItem")])
+    assert INTERACTIONS_TABLE_LOGICAL_ID in table_arn
     assert "/index/" not in table_arn and "*" not in table_arn
     index_arn = resolve(by_actions[("dynamodb:Query",)], {})
     assert index_arn.endswith(f"/index/{DAY_INDEX}")

@@ -64,7 +64,14 @@ def role_definitions(index_pattern: str) -> dict[str, dict[str, Any]]:
             "index_permissions": [
                 {
                     "index_patterns": [index_pattern],
-                    "allowed_actions": [*read_actions, "crud", "indices:admin/refresh*"],
+                    # mapping/put: an index created by an older release gets the fields a newer one
+                    # adds (shared/stores/opensearch_queries.py, the template version) before its first write
+                    "allowed_actions": [
+                        *read_actions,
+                        "crud",
+                        "indices:admin/refresh*",
+                        "indices:admin/mapping/put",
+                    ],
                 }
             ],
         },
