@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from shared.text import printable
+from shared.text import plural, printable
 
 if TYPE_CHECKING:
     from shared.evaluation import EvalSummary
@@ -51,11 +51,6 @@ def secho(message: str = "", *, err: bool = False, nl: bool = True, **styles: An
 
 #: Where `make demo` keeps its index (the Makefile's DEMO_HOME), named when an empty index is queried.
 DEMO_HOME = ".rag-demo"
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``"1 document"``, ``"2 documents"``; ``many`` for words that do not just take an s."""
-    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 class UserError(click.ClickException):

@@ -265,3 +265,8 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 document"``, ``"2 documents"``; ``many`` for words that do not just take an s."""
+    return f"{n} {word if n == 1 else many or word + 's'}"

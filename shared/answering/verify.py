@@ -32,7 +32,7 @@ import numpy as np
 from shared.answering.literals import missing_literals, negation_added
 from shared.embeddings.base import Embedder
 from shared.models import Chunk, Citation
-from shared.text import content_terms, split_sentences
+from shared.text import content_terms, plural, split_sentences
 
 DEFAULT_SUPPORT_THRESHOLD = 0.6
 DEFAULT_EMBEDDING_THRESHOLD = 0.85
@@ -74,10 +74,6 @@ class Verification:
     @property
     def kept(self) -> list[Claim]:
         return [c for c in self.claims if c.supported]
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def _clean(sentence: str) -> str:
@@ -251,24 +247,24 @@ class CitationVerifier:
         counts = {why: sum(1 for c in claims if c.why == why) for why in whys}
         if counts["unsupported"]:
             notes.append(
-                f"removed {_plural(counts['unsupported'], 'unsupported sentence')} "
+                f"removed {plural(counts['unsupported'], 'unsupported sentence')} "
                 "(the cited source does not say it)"
             )
         if counts["number"]:
             notes.append(
-                f"removed {_plural(counts['number'], 'sentence')} stating a number the cited source lacks"
+                f"removed {plural(counts['number'], 'sentence')} stating a number the cited source lacks"
             )
         if counts["literal"]:
             notes.append(
-                f"removed {_plural(counts['literal'], 'sentence')} with a link, address, name or code "
+                f"removed {plural(counts['literal'], 'sentence')} with a link, address, name or code "
                 "the cited source does not contain"
             )
         if counts["negation"]:
             notes.append(
-                f"removed {_plural(counts['negation'], 'sentence')} negating what the cited source says"
+                f"removed {plural(counts['negation'], 'sentence')} negating what the cited source says"
             )
         if counts["uncited"]:
-            notes.append(f"removed {_plural(counts['uncited'], 'sentence')} without a valid citation")
+            notes.append(f"removed {plural(counts['uncited'], 'sentence')} without a valid citation")
         bogus = sorted({n for c in claims for n in c.bogus})
         if bogus:
             notes.append(
