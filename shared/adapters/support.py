@@ -5,25 +5,17 @@ HTTPS, signed with the configured secret (or the one in Secrets Manager, read on
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 
 from shared.adapters.webhook import WebhookSender
-from shared.errors import ConfigError
-from shared.extras import needs_extra
 from shared.feedback import InteractionStore
+from shared.llm.secrets import secret_string
 from shared.settings import Settings
 from shared.support import SupportDesk
 
 
-@lru_cache(maxsize=4)
 def _secret_from_arn(arn: str) -> str:
-    with needs_extra("aws", "the webhook secret in Secrets Manager"):
-        import boto3
-
-    try:
-        value = str(boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
-    except Exception as exc:
-        raise ConfigError(f"cannot read the webhook secret {arn}: {type(exc).__name__}") from None
+    """The webhook secret: the secret's string, or its ``webhook_secret`` key when it holds JSON."""
+    value = secret_string(arn, "webhook secret")
     try:
         data = json.loads(value)
     except json.JSONDecodeError:
