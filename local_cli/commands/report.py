@@ -15,16 +15,17 @@ if TYPE_CHECKING:
 
 
 def _local(state: State, since: str, until: str | None, collection: str | None) -> DeflectionReport:
+    from shared.adapters.support import interaction_store
     from shared.analytics import DeflectionReport
-    from shared.interactions_sqlite import SqliteInteractionStore
     from shared.models import SearchFilter, SearchHit
     from shared.support import SupportDesk
 
     service = state.service()
     settings = service.settings
-    if not settings.interactions_path.exists():
+    if not settings.interactions_table and not settings.interactions_path.exists():
         echo(f"no interactions recorded yet in {settings.home_path}", err=True)
-    desk = SupportDesk(settings, SqliteInteractionStore(settings.interactions_path))
+    # where `ask` and the API record them (shared.adapters.support): the table if one is set, else SQLite
+    desk = SupportDesk(settings, interaction_store(settings))
     echo("reading interactions ...", err=True)
     summary = desk.summary(since=since, until=until, collection=collection)
 
