@@ -118,13 +118,12 @@ class _Tally:
 
     def stats(self) -> dict[str, object]:
         c = self.counts
-        share = _share
         return {
             **{k: c[k] for k in ("questions", "answered", "not_rated_down", "deflected", "rated", "helpful")},
             "handoffs": c["handoffs"],
-            "answer_rate": share(c["answered"], c["questions"]),
-            "deflection_rate": share(c["deflected"], c["questions"]),
-            "helpful_share": share(c["helpful"], c["rated"]),
+            "answer_rate": _share(c["answered"], c["questions"]),
+            "deflection_rate": _share(c["deflected"], c["questions"]),
+            "helpful_share": _share(c["helpful"], c["rated"]),
             "latency_p50_ms": _percentile(self.latencies, 50),
             "latency_p95_ms": _percentile(self.latencies, 95),
         }

@@ -181,11 +181,16 @@ def handoff_offer(
     return HandoffOffer(kind="form", url=url[: MAX_URL_CHARS * 4])
 
 
+def _prefix(name: str, conf: CollectionSettings) -> str:
+    """A configured collection's S3 key prefix: its own, else ``<name>/``."""
+    return conf.prefix if conf.prefix is not None else f"{name}/"
+
+
 def collection_for_key(collections: Mapping[str, CollectionSettings], key: str) -> str:
     """The collection an S3 object key belongs to: the longest configured prefix it starts with."""
     best, best_len = DEFAULT_COLLECTION, -1
     for name, conf in collections.items():
-        prefix = conf.prefix if conf.prefix is not None else f"{name}/"
+        prefix = _prefix(name, conf)
         if key.startswith(prefix) and len(prefix) > best_len:
             best, best_len = name, len(prefix)
     return best
@@ -194,5 +199,5 @@ def collection_for_key(collections: Mapping[str, CollectionSettings], key: str) 
 def relative_to_collection(collections: Mapping[str, CollectionSettings], name: str, key: str) -> str:
     """An S3 object key as a path within its collection (the prefix removed)."""
     conf = collections.get(name)
-    prefix = (conf.prefix if conf and conf.prefix is not None else f"{name}/") if conf else ""
+    prefix = _prefix(name, conf) if conf else ""  # an unconfigured collection has no prefix to remove
     return key[len(prefix) :] if prefix and key.startswith(prefix) else key

@@ -120,7 +120,8 @@ class SupportDesk:
         result = None
         if request.handoff:
             interaction, result = self._hand_off(interaction, request, now)
-        self._put(interaction)
+        if interaction != found:  # feedback with nothing in it writes nothing
+            self._put(interaction)
         return FeedbackResponse(
             interaction_id=interaction.interaction_id,
             decision=interaction.decision,
