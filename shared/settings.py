@@ -39,9 +39,10 @@ class Settings(BaseModel):
     api_key: str | None = Field(default=None, repr=False, description="Sent as x-api-key.")
 
     # store
-    store: Literal["chroma", "opensearch"] = Field(
+    store: Literal["chroma", "opensearch", "s3vectors"] = Field(
         default="chroma",
-        description="chroma: embedded index under home; opensearch: a cluster at opensearch_url.",
+        description="chroma: embedded index under home; opensearch: a cluster at opensearch_url; "
+        "s3vectors: an Amazon S3 Vectors index (s3vectors_bucket, s3vectors_index).",
     )
     opensearch_url: str | None = Field(
         default=None, description="e.g. https://search-x.eu-west-1.es.amazonaws.com"
@@ -51,7 +52,14 @@ class Settings(BaseModel):
     opensearch_username: str | None = None
     opensearch_password: str | None = Field(default=None, repr=False)
     opensearch_timeout_s: float = Field(default=10.0, gt=0)
-    aws_region: str | None = Field(default=None, description="For SigV4; defaults to AWS_REGION.")
+    s3vectors_bucket: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", description="The vector bucket."
+    )
+    s3vectors_index: str = Field(default="rag-explorer-chunks", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3vectors_timeout_s: float = Field(default=10.0, gt=0)
+    aws_region: str | None = Field(
+        default=None, description="For SigV4 and S3 Vectors; defaults to AWS_REGION."
+    )
 
     # loading and chunking
     max_file_mb: float = Field(default=20.0, gt=0, description="Larger files are skipped.")
@@ -240,6 +248,8 @@ class Settings(BaseModel):
             raise ValueError("chunk_overlap_tokens must be smaller than chunk_tokens")
         if self.store == "opensearch" and not self.opensearch_url:
             raise ValueError("store 'opensearch' needs opensearch_url")
+        if self.store == "s3vectors" and not self.s3vectors_bucket:
+            raise ValueError("store 's3vectors' needs s3vectors_bucket")
         return self
 
     @property
