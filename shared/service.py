@@ -334,9 +334,11 @@ class RagService:
         s = self.settings
         return StatusResponse(
             home=str(s.home_path),
-            store_path=str(s.store_path)
-            if s.store == "chroma"
-            else f"{s.opensearch_url}/{s.opensearch_index}",
+            store_path={
+                "chroma": str(s.store_path),
+                "opensearch": f"{s.opensearch_url}/{s.opensearch_index}",
+                "s3vectors": f"s3vectors://{s.s3vectors_bucket}/{s.s3vectors_index}",
+            }[s.store],
             embedder=self.embedder.name,
             embedder_dimension=self.embedder.dimension,
             documents=store.count_documents(),

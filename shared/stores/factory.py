@@ -15,6 +15,11 @@ def make_store(settings: Settings, embedder: Embedder) -> VectorStore:
             from shared.stores.opensearch import OpenSearchStore
 
         return OpenSearchStore.from_settings(settings, embedder=embedder)
+    if settings.store == "s3vectors":
+        with needs_extra("aws", "the S3 Vectors store"):
+            from shared.stores.s3vectors import S3VectorsStore
+
+        return S3VectorsStore.from_settings(settings, embedder=embedder)
     from shared.stores.chroma import ChromaStore
 
     return ChromaStore(

@@ -136,7 +136,10 @@ def metadata_problem(metadata: dict[str, Any]) -> str | None:
             f"S3 Vectors' {MAX_FILTERABLE_BYTES} per vector: use fewer or shorter tags, or a shorter path"
         )
     if total > MAX_METADATA_BYTES:
-        return f"its metadata is {total} bytes, over S3 Vectors' {MAX_METADATA_BYTES} per vector: use smaller chunks"
+        return (
+            f"its metadata is {total} bytes, over S3 Vectors' {MAX_METADATA_BYTES} per vector: use smaller "
+            "chunks (chunk_tokens)"
+        )
     return None
 
 
@@ -168,7 +171,12 @@ def chunk_from_metadata(key: str, metadata: dict[str, Any]) -> Chunk:
 
 
 def manifest_metadata(*, embedder: str, dimension: int, version: str) -> dict[str, Any]:
-    value = {"template_version": TEMPLATE_VERSION, "embedder": embedder, "dimension": dimension, "version": version}
+    value = {
+        "template_version": TEMPLATE_VERSION,
+        "embedder": embedder,
+        "dimension": dimension,
+        "version": version,
+    }
     return {MANIFEST_FIELD: json.dumps(value, separators=(",", ":"))}
 
 
@@ -176,7 +184,9 @@ def manifest_record(*, embedder: str, dimension: int, version: str) -> dict[str,
     """The manifest vector: a unit vector (cosine needs a non-zero one) that searches drop by key."""
     data = np.zeros(dimension, dtype=np.float32)
     data[0] = 1.0
-    return vector_record(MANIFEST_KEY, data, manifest_metadata(embedder=embedder, dimension=dimension, version=version))
+    return vector_record(
+        MANIFEST_KEY, data, manifest_metadata(embedder=embedder, dimension=dimension, version=version)
+    )
 
 
 def read_manifest(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
