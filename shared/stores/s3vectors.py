@@ -19,9 +19,8 @@ client and maps the service onto the :class:`~shared.stores.base.VectorStore` po
   the index and a token renewed by every :meth:`flush` that follows a write. A process reads it at most
   every :data:`VERSION_TTL_S` seconds. S3 Vectors writes are strongly consistent: a flushed write is
   visible to every reader.
-- **Writes** go in batches within the service limits (500 vectors and :data:`PUT_BATCH_BYTES` per
-  request); a batch refused for throttling or capacity (after botocore's own retries) is split in halves
-  and retried with backoff, a bounded number of times.
+- **Writes** go in batches within the service limits, split and retried when throttled
+  (:mod:`shared.stores.s3vectors_client`, which also maps the errors).
 
 Errors: throttling, 5xx, timeouts and unreachable endpoints → :class:`StoreUnavailableError`; a missing
 bucket, refused permissions and invalid requests → :class:`StoreError` with what to check. A chunk whose
@@ -32,22 +31,21 @@ metadata the service would refuse (over 2 KB filterable or 40 KB in all) fails i
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shared.chunking import embedding_text
-from shared.errors import ConfigError, EmbedderMismatchError, LoaderError, StoreError, StoreUnavailableError
-from shared.extras import needs_extra
+from shared.errors import ConfigError, EmbedderMismatchError, LoaderError, StoreError
 from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter, utc_timestamp
 from shared.stores import s3vectors_requests as rq
 from shared.stores.s3vectors_catalog import Catalog
+from shared.stores.s3vectors_client import VectorsClient, build_client
 
 if TYPE_CHECKING:
     from shared.embeddings.base import Embedder
@@ -57,39 +55,7 @@ log = logging.getLogger(__name__)
 
 VERSION_TTL_S = 2.0
 UNVERSIONED = "none"
-WRITE_ATTEMPTS = 5
-"""How often a refused write batch is retried (split in halves each time) before the error is raised."""
-BACKOFF_S = 0.5
-BACKOFF_CAP_S = 8.0
 TERM_LOOKUP_THREADS = 8
-_RETRYABLE = frozenset(
-    {
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "SlowDown",
-        "ServiceUnavailableException",
-        "InternalServerException",
-        "RequestTimeoutException",
-    }
-)
-
-
-def build_client(region: str | None, *, timeout_s: float = 10.0) -> Any:
-    """boto3's ``s3vectors`` client (standard retries; ``AWS_ENDPOINT_URL_S3VECTORS`` is honoured)."""
-    with needs_extra("aws", "the S3 Vectors store"):
-        import boto3
-        from botocore.config import Config
-
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    config = Config(
-        connect_timeout=timeout_s,
-        read_timeout=timeout_s,
-        retries={"mode": "standard", "max_attempts": 3},
-    )
-    try:
-        return boto3.client("s3vectors", region_name=region, config=config)
-    except Exception as exc:  # NoRegionError, an unknown service in an old botocore...
-        raise ConfigError(f"cannot build an S3 Vectors client: {exc}") from exc
 
 
 class S3VectorsStore:
@@ -117,14 +83,13 @@ class S3VectorsStore:
                 f"S3 Vectors holds vectors of 1 to {rq.MAX_DIMENSION} dimensions, not {dimension}"
             )
         self.client = client if client is not None else build_client(region, timeout_s=timeout_s)
+        self.transport = VectorsClient(self.client, bucket=bucket, index=index, sleep=sleep)
         self.bucket = bucket
         self.index = index
         self.embedder_name = embedder_name
         self.dimension = dimension
         self._lexical_text = lexical_text
-        self._sleep = sleep
         self._ready = False
-        self._exists = False
         self._text_search = "absent"  # "active", "building" or "absent" (from GetIndex)
         self._manifest_written = False
         self._dirty = False
@@ -150,43 +115,13 @@ class S3VectorsStore:
 
     @property
     def where(self) -> str:
-        return f"the S3 Vectors index '{self.index}' of vector bucket '{self.bucket}'"
+        return self.transport.where
 
-    @contextmanager
-    def _backend(self, what: str) -> Iterator[None]:
-        """Map botocore errors raised while doing ``what`` onto the core's store errors."""
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-        try:
-            yield
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in _RETRYABLE or (isinstance(status, int) and status >= 500):
-                raise StoreUnavailableError(
-                    f"S3 Vectors {what} failed ({code}, retry later): {message}"
-                ) from exc
-            if code == "NotFoundException":
-                raise StoreError(
-                    f"S3 Vectors {what}: {self.where} was not found ({message}); check s3vectors_bucket, "
-                    "s3vectors_index and aws_region"
-                ) from exc
-            if code == "AccessDeniedException":
-                raise StoreError(
-                    f"S3 Vectors refused {what} on {self.where} ({message}); check the role's s3vectors:* "
-                    "permissions (a filter, metadata or full-text query also needs s3vectors:GetVectors)"
-                ) from exc
-            raise StoreError(f"S3 Vectors {what} failed ({code}): {message}") from exc
-        except NoCredentialsError as exc:
-            raise StoreError(f"S3 Vectors {what}: no AWS credentials (environment, profile or role)") from exc
-        except BotoCoreError as exc:  # unreachable endpoint, timeouts, TLS
-            raise StoreUnavailableError(f"S3 Vectors {what} failed: {exc}") from exc
+    def _backend(self, what: str) -> AbstractContextManager[None]:
+        return self.transport.backend(what)
 
     def _call(self, operation: str, what: str, **request: Any) -> dict[str, Any]:
-        with self._backend(what):
-            response: dict[str, Any] = getattr(self.client, operation)(**request)
-        return response
+        return self.transport.call(operation, what, **request)
 
     def _open(self, *, write: bool = False) -> bool:
         """Read the index (once): check its dimension and metric, learn its text search state, check the
@@ -244,7 +179,6 @@ class S3VectorsStore:
             self._text_search = "absent"
         else:
             self._text_search = "building" if text[0].get("status") == "BUILDING" else "active"
-        self._exists = True
 
     def _manifest(self) -> dict[str, Any] | None:
         response = self._call(
@@ -282,7 +216,7 @@ class S3VectorsStore:
         previous = self._version
         version = f"{utc_timestamp()}-{uuid.uuid4().hex[:12]}"
         record = rq.manifest_record(embedder=self.embedder_name, dimension=self.dimension, version=version)
-        self._write("put_vectors", "vectors", [record], "manifest write")
+        self.transport.write("put_vectors", "vectors", [record], "manifest write")
         self._manifest_written = True
         self._version, self._version_read_at = version, time.monotonic()
         if self._catalog is not None:
@@ -292,35 +226,6 @@ class S3VectorsStore:
                 self._catalog = None
 
     # ------------------------------------------------------------------ batched writes with retries
-
-    def _write(self, operation: str, field: str, items: list[Any], what: str) -> None:
-        limit = rq.MAX_PUT_VECTORS if operation == "put_vectors" else rq.MAX_DELETE_VECTORS
-        batch: list[Any] = []
-        size = 0
-        for item in items:
-            item_size = rq.json_size(item)
-            if batch and (len(batch) >= limit or size + item_size > rq.PUT_BATCH_BYTES):
-                self._send(operation, field, batch, what, attempt=0)
-                batch, size = [], 0
-            batch.append(item)
-            size += item_size
-        if batch:
-            self._send(operation, field, batch, what, attempt=0)
-
-    def _send(self, operation: str, field: str, batch: list[Any], what: str, *, attempt: int) -> None:
-        """Send one batch; refused for throttling or capacity, split it in halves and retry each (PutVectors
-        replaces by key and DeleteVectors ignores missing keys: sending again is safe)."""
-        try:
-            self._call(operation, what, vectorBucketName=self.bucket, indexName=self.index, **{field: batch})
-        except StoreUnavailableError:
-            if attempt + 1 >= WRITE_ATTEMPTS:
-                raise
-            delay = min(BACKOFF_CAP_S, BACKOFF_S * 2**attempt)
-            log.warning("S3 Vectors %s of %d refused, retrying in %.1f s", what, len(batch), delay)
-            self._sleep(delay)
-            halves = [batch[: len(batch) // 2], batch[len(batch) // 2 :]] if len(batch) > 1 else [batch]
-            for half in halves:
-                self._send(operation, field, half, what, attempt=attempt + 1)
 
     # ------------------------------------------------------------------ writes
 
@@ -345,7 +250,7 @@ class S3VectorsStore:
         if not self._manifest_written:
             self._write_manifest()
         self._dirty = True
-        self._write("put_vectors", "vectors", records, "upsert")
+        self.transport.write("put_vectors", "vectors", records, "upsert")
         if self._catalog is not None:
             self._catalog.put({r["key"]: r["metadata"] for r in records})
 
@@ -354,7 +259,7 @@ class S3VectorsStore:
         if not ids or not self._open():
             return
         self._dirty = True
-        self._write("delete_vectors", "keys", ids, "delete")
+        self.transport.write("delete_vectors", "keys", ids, "delete")
         if self._catalog is not None:
             self._catalog.drop(ids)
 

@@ -30,7 +30,8 @@ CORE = [
 #: Adapters inside core packages, each the implementation of a core port for one backend.
 BACKEND_ADAPTERS = {
     "shared/stores/opensearch.py": "the OpenSearch VectorStore (opensearch-py, SigV4 via botocore)",
-    "shared/stores/s3vectors.py": "the S3 Vectors VectorStore (boto3's s3vectors client, botocore errors)",
+    "shared/stores/s3vectors.py": "the S3 Vectors VectorStore (botocore errors of its index lookup)",
+    "shared/stores/s3vectors_client.py": "the S3 Vectors transport (boto3 client, botocore errors)",
     "shared/remote/bedrock.py": "the Bedrock client and its error classification (boto3, botocore)",
     "shared/llm/secrets.py": "LLM keys from Secrets Manager (boto3), used only in Lambda",
 }
