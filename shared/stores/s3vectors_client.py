@@ -47,7 +47,7 @@ def build_client(region: str | None, *, timeout_s: float = 10.0) -> Any:
     config = Config(
         connect_timeout=timeout_s,
         read_timeout=timeout_s,
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "total_max_attempts": 3},
     )
     try:
         return boto3.client("s3vectors", region_name=region, config=config)

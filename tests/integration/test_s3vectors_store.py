@@ -51,7 +51,7 @@ class Server:
         self.fake = fake
 
     def client(self, *, attempts: int = 3) -> Any:
-        config = Config(retries={"mode": "standard", "max_attempts": attempts}, read_timeout=30)
+        config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, read_timeout=30)
         if self.fake is None:
             return boto3.client("s3vectors", config=config)
         return boto3.client("s3vectors", endpoint_url=self.fake.url, config=config, **FAKE_CREDENTIALS)
@@ -384,8 +384,11 @@ def test_a_throttled_batch_is_split_and_retried(server: Server, bucket: str, ind
     before = len(server.fake.calls("PutVectors"))
     fill(s, make_chunks()[1:])
     assert s.count_chunks() == 3
-    sizes = [len(body["vectors"]) for body in server.fake.calls("PutVectors")[before:]]
-    assert sizes[:3] == [2, 1, 1] and sleeps == [0.5]  # refused, then the two halves
+    sizes = [
+        (len(body["vectors"]), body["vectors"][0]["key"]) for body in server.fake.calls("PutVectors")[before:]
+    ]
+    assert sizes == [(2, "c2"), (1, "c2"), (1, "c3"), (1, rq.MANIFEST_KEY)]  # refused, the halves, flush
+    assert sleeps == [0.5]
 
 
 @fake_only
@@ -393,12 +396,9 @@ def test_a_write_refused_every_time_raises_retryable(server: Server, bucket: str
     sleeps = Sleeps()
     s = open_store(server, bucket, index, client=server.client(attempts=1), sleep=sleeps)
     fill(s, make_chunks()[:1])
-    server.fake.fail_next("PutVectors", 100, code="ServiceUnavailableException", status=503)
-    try:
-        with pytest.raises(StoreUnavailableError, match="ServiceUnavailableException"):
-            fill(s, make_chunks()[1:2])
-    finally:
-        server.fake.fail_next("PutVectors", 0)
+    server.fake.fail_next("PutVectors", WRITE_ATTEMPTS, code="ServiceUnavailableException", status=503)
+    with pytest.raises(StoreUnavailableError, match="ServiceUnavailableException"):
+        fill(s, make_chunks()[1:2])
     assert len(sleeps) == WRITE_ATTEMPTS - 1 and sleeps == sorted(sleeps)
 
 
@@ -418,7 +418,7 @@ def test_unreachable_endpoint() -> None:
     client = boto3.client(
         "s3vectors",
         endpoint_url=f"http://127.0.0.1:{port}",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2),
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=2),
         **FAKE_CREDENTIALS,
     )
     s = S3VectorsStore(client=client, bucket="b-1", index="i-1", embedder_name=EMB.name, dimension=64)
