@@ -406,7 +406,8 @@ class S3VectorsStore:
 
         def bm25(rank: int, hit: dict[str, Any]) -> float:
             scores = (hit.get("scores") or {}).get("bm25Scores") or []
-            return float(scores[0]) if scores else 1.0 / (rank + 1)
+            text = [float(x["score"]) for x in scores if x.get("metadataKey") == rq.TEXT_KEY and "score" in x]
+            return text[0] if text else 1.0 / (rank + 1)
 
         return self._scored(hits, k, filters, bm25)
 
