@@ -304,8 +304,12 @@ class IndexInfo:
         return set(self.config.get("nonFilterableMetadataKeys") or [])
 
     @property
-    def text_keys(self) -> set[str]:
-        return {c["metadataKey"] for c in self.config.get("textSearchConfigurations") or []}
+    def text_keys(self) -> dict[str, str]:
+        """Full-text searchable key → status (ACTIVE, or BUILDING)."""
+        return {
+            c["metadataKey"]: c.get("status", "ACTIVE")
+            for c in self.config.get("textSearchConfigurations") or []
+        }
 
 
 def check_texts(texts: list[dict[str, Any]], info: IndexInfo, enhanced: bool) -> None:
@@ -317,8 +321,11 @@ def check_texts(texts: list[dict[str, Any]], info: IndexInfo, enhanced: bool) ->
     if len(set(keys)) != len(keys):
         raise invalid("Each queryTexts entry must name a different metadataKey")
     for key in keys:
-        if key not in info.text_keys:
+        status = info.text_keys.get(key)
+        if status is None:
             raise invalid(f"Metadata key {key!r} has no text search configuration on this index")
+        if status != "ACTIVE":
+            raise invalid(f"The text search configuration on {key!r} is {status}, not ACTIVE yet")
 
 
 @dataclass

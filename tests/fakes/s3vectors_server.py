@@ -131,6 +131,17 @@ class S3VectorsFake(FakeServer):
                 ServiceError(code, message, status) for _ in range(count)
             )
 
+    def set_text_search_status(
+        self, bucket: str, index: str, status: str, metadata_key: str | None = None
+    ) -> None:
+        """Report the index's text search configurations (or the one on ``metadata_key``) as ``status``:
+        ``BUILDING`` as while the service builds one (full-text queries on it are refused), ``ACTIVE``."""
+        with self._lock:
+            config = self._indexes[(bucket, index)].get("metadataConfiguration") or {}
+            for search in config.get("textSearchConfigurations") or []:
+                if metadata_key in (None, search["metadataKey"]):
+                    search["status"] = status
+
     def calls(self, operation: str = "") -> list[Any]:
         """The request bodies (parsed JSON) of ``operation`` (all operations when empty), in arrival order,
         failed and retried requests included."""

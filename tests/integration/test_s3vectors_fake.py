@@ -287,6 +287,20 @@ def test_full_text_needs_a_configured_key(s3v: Any) -> None:
         assert (code, status) == ("ValidationException", 400)
 
 
+def test_text_search_being_built_is_reported_and_refused(fake: S3VectorsFake, s3v: Any) -> None:
+    create_index(s3v, "building")
+    fake.set_text_search_status(BUCKET, "building", "BUILDING")
+    index = s3v.get_index(vectorBucketName=BUCKET, indexName="building")["index"]
+    assert index["metadataConfiguration"]["textSearchConfigurations"][0]["status"] == "BUILDING"
+    texts = [{"text": "password", "metadataKey": "text"}]
+    code, _, message = error_of(
+        s3v.query_vectors, vectorBucketName=BUCKET, indexName="building", topK=1, queryTexts=texts
+    )
+    assert code == "ValidationException" and "BUILDING" in message
+    fake.set_text_search_status(BUCKET, "building", "ACTIVE")
+    assert query(s3v, "building", topK=1, queryTexts=texts) == []  # allowed again; the index is empty
+
+
 def test_hybrid_fuses_by_reciprocal_rank(s3v: Any) -> None:
     found = query(
         s3v,
