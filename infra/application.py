@@ -30,7 +30,7 @@ def build_stage(app: App, config: StageConfig, *, cache_dir: Path = DEFAULT_CACH
     credentials at deploy time), give CDK's own helper functions log groups with the stage's retention,
     and run cdk-nag's AwsSolutions pack on them at synthesis."""
     prefix = stack_prefix(config)
-    stateful = StatefulStack(app, f"{prefix}-Stateful", config=config)
+    stateful = StatefulStack(app, f"{prefix}-Stateful", config=config, cache_dir=cache_dir)
     stateless = StatelessStack(
         app, f"{prefix}-Stateless", config=config, stateful=stateful, cache_dir=cache_dir
     )

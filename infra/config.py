@@ -10,16 +10,23 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_logs as logs
 from pydantic import BaseModel, ValidationError
 
+from shared.embeddings.minilm import MiniLMEmbedder
 from shared.models import COLLECTION_PATTERN, DEFAULT_COLLECTION
+from shared.settings import DEFAULTS
 from shared.sites import CollectionSettings, Site, handoff_kind
+from shared.stores.s3vectors_requests import MAX_DIMENSION
 
 StageName = Literal["dev", "prod"]
+#: where the functions keep the index: an OpenSearch Service domain (the default) or an Amazon S3 Vectors
+#: index (no instances: billed per GB stored and per query)
+StoreName = Literal["opensearch", "s3vectors"]
+STORES: tuple[StoreName, ...] = ("opensearch", "s3vectors")
 #: what the security plugin matches a signed request's role against (an ``assumed-role`` ARN never matches)
 IAM_ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+"
 STAGES: tuple[StageName, ...] = ("dev", "prod")
@@ -61,6 +68,27 @@ class SearchConfig:
                     f"admin role {arn!r}: an IAM role ARN, arn:aws:iam::<account>:role/<name> "
                     "(an assumed-role session ARN does not work: map its role)"
                 )
+
+
+def _default_embedder_dimension() -> int:
+    # the stack sets no RAG_EXPLORER_EMBEDDER: the functions embed with the settings' default embedder
+    if DEFAULTS.embedder != MiniLMEmbedder.name:
+        raise ValueError(f"the default embedder is {DEFAULTS.embedder}: give VectorsConfig its dimension")
+    return MiniLMEmbedder.dimension
+
+
+@dataclass(frozen=True, kw_only=True)
+class VectorsConfig:
+    """The Amazon S3 Vectors bucket and index (``store="s3vectors"``); the index's data type, distance
+    metric, metadata layout and mode are the adapter's (``shared.stores.s3vectors_requests``)."""
+
+    # the functions' embedder's (all-MiniLM-L6-v2: 384); an index's dimension cannot change: a new value
+    # replaces the index (CloudFormation), and the documents must be ingested again
+    dimension: int = field(default_factory=_default_embedder_dimension)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.dimension <= MAX_DIMENSION:
+            raise ValueError(f"an S3 Vectors index has 1 to {MAX_DIMENSION} dimensions, not {self.dimension}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,8 +295,20 @@ class StageConfig:
     noncurrent_version_expiration: Duration
     termination_protection: bool
     widget: WidgetConfig = field(default_factory=WidgetConfig)
+    store: StoreName = "opensearch"  # -c store=s3vectors (with_store): the zero-idle-cost profile
+    vectors: VectorsConfig = field(default_factory=VectorsConfig)
 
     def __post_init__(self) -> None:
+        if self.store not in STORES:
+            raise ValueError(
+                f"stage {self.name}: store must be one of {', '.join(STORES)}, not {self.store!r}"
+            )
+        if self.store == "s3vectors" and self.network is not None:
+            raise ValueError(
+                f"stage {self.name}: the VPC is the OpenSearch domain's; with store s3vectors the functions "
+                "call S3 Vectors' regional HTTPS endpoint with IAM, like S3 and DynamoDB: set network=None "
+                "(with_store does)"
+            )
         if self.widget.webhook and self.network is not None and self.network.nat_gateways == 0:
             raise ValueError(
                 f"stage {self.name}: a webhook handoff POSTs tickets to the internet, and the functions in "
@@ -342,16 +382,32 @@ def prod() -> StageConfig:
     )
 
 
+def with_store(config: StageConfig, store: str) -> StageConfig:
+    """``config`` keeping its index in ``store``. S3 Vectors drops the VPC: the network exists to keep the
+    OpenSearch domain private, and S3 Vectors has no network presence (an IAM-signed regional HTTPS API,
+    like S3 and DynamoDB), so a VPC would only add its interface endpoints' hourly cost and take the
+    functions' internet egress (OpenAI answers, webhook handoffs) away. StageConfig validates ``store``."""
+    network = None if store == "s3vectors" else config.network
+    return replace(config, store=cast(StoreName, store), network=network)
+
+
 def stage_config(
-    name: str, *, dev_removal_policy: str | None = None, admin_role_arns: str | None = None
+    name: str,
+    *,
+    dev_removal_policy: str | None = None,
+    admin_role_arns: str | None = None,
+    store: str | None = None,
 ) -> StageConfig:
     """The configuration of stage ``name`` (``dev`` or ``prod``).
 
     ``dev_removal_policy`` (``destroy`` or ``retain``) overrides the dev stage's removal policy for the
     stateful resources; prod always retains them. ``admin_role_arns`` (comma-separated IAM role ARNs, from
-    ``-c admin_role_arns=...``) replaces the stage's ``SearchConfig.admin_role_arns``.
+    ``-c admin_role_arns=...``) replaces the stage's ``SearchConfig.admin_role_arns``. ``store``
+    (``opensearch`` or ``s3vectors``, from ``-c store=...``) replaces the stage's store (:func:`with_store`).
     """
     config = _stage_config(name, dev_removal_policy=dev_removal_policy)
+    if store is not None:
+        config = with_store(config, store)
     if admin_role_arns is None:
         return config
     arns = tuple(arn.strip() for arn in admin_role_arns.split(",") if arn.strip())

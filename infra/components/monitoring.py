@@ -171,8 +171,8 @@ class _Metrics:
     chunks: cw.Metric
     documents_failed: cw.Metric
     dlq_depth: cw.Metric
-    red: cw.Metric
-    yellow: cw.Metric
+    red: cw.Metric | None  # the OpenSearch domain's cluster status (None: the store is S3 Vectors)
+    yellow: cw.Metric | None
     answers: _Answers
 
 
@@ -188,7 +188,7 @@ class Monitoring(Construct):
         api: apigw.RestApi,
         queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
-        domain: opensearch.IDomain,
+        domain: opensearch.IDomain | None,
         config: MonitoringConfig,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -250,7 +250,7 @@ class Monitoring(Construct):
         services: ServiceNames,
         api: apigw.RestApi,
         dead_letter_queue: sqs.IQueue,
-        domain: opensearch.IDomain,
+        domain: opensearch.IDomain | None,
         config: MonitoringConfig,
     ) -> _Metrics:
         latency = {
@@ -286,8 +286,9 @@ class Monitoring(Construct):
         dlq_depth = dead_letter_queue.metric_approximate_number_of_messages_visible(
             statistic="Maximum", period=MINUTE
         )
-        red = domain.metric_cluster_status_red(statistic="Maximum", period=MINUTE)
-        yellow = domain.metric_cluster_status_yellow(statistic="Maximum", period=MINUTE)
+        # S3 Vectors has no cluster to watch: its failures are the functions' (QueryFailure, DocumentsFailed)
+        red = domain.metric_cluster_status_red(statistic="Maximum", period=MINUTE) if domain else None
+        yellow = domain.metric_cluster_status_yellow(statistic="Maximum", period=MINUTE) if domain else None
         return _Metrics(
             latency=latency,
             api_5xx_rate=api_5xx_rate,
@@ -369,17 +370,19 @@ class Monitoring(Construct):
             1,
             "Documents failed to ingest (DocumentsFailed)",
         )
-        self.cluster_red_alarm = self._alarm(
-            action, "ClusterRedAlarm", metrics.red, 1, "OpenSearch cluster status is red"
-        )
-        self.cluster_yellow_alarm = self._alarm(
-            action,
-            "ClusterYellowAlarm",
-            metrics.yellow,
-            1,
-            "OpenSearch cluster status yellow for 10 minutes",
-            periods=10,
-        )
+        self.cluster_alarms: list[cw.Alarm] = []
+        if metrics.red is not None and metrics.yellow is not None:
+            self.cluster_alarms = [
+                self._alarm(action, "ClusterRedAlarm", metrics.red, 1, "OpenSearch cluster status is red"),
+                self._alarm(
+                    action,
+                    "ClusterYellowAlarm",
+                    metrics.yellow,
+                    1,
+                    "OpenSearch cluster status yellow for 10 minutes",
+                    periods=10,
+                ),
+            ]
         # the content is wrong, not the code: a bad ingest (documents missing or unreadable) or a broken
         # index answers fewer questions. One hour of the rate below the floor; an hour with fewer than
         # answer_rate_min_questions questions counts as 1, and an hour without any has no data (not
@@ -403,7 +406,7 @@ class Monitoring(Construct):
         functions: dict[str, lambda_.IFunction],
         api: apigw.RestApi,
         queue: sqs.IQueue,
-        domain: opensearch.IDomain,
+        domain: opensearch.IDomain | None,
         config: MonitoringConfig,
     ) -> None:
         alarms = [
@@ -412,8 +415,7 @@ class Monitoring(Construct):
             self.query_errors_alarm,
             self.dlq_alarm,
             self.ingest_failures_alarm,
-            self.cluster_red_alarm,
-            self.cluster_yellow_alarm,
+            *self.cluster_alarms,
             self.answer_rate_alarm,
         ]
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
@@ -472,14 +474,15 @@ class Monitoring(Construct):
 
     @staticmethod
     def _ingest_and_search_widgets(
-        metrics: _Metrics, *, services: ServiceNames, queue: sqs.IQueue, domain: opensearch.IDomain
+        metrics: _Metrics, *, services: ServiceNames, queue: sqs.IQueue, domain: opensearch.IDomain | None
     ) -> list[cw.IWidget]:
-        return [
+        width = 8 if domain else 12  # a row of 24
+        widgets: list[cw.IWidget] = [
             cw.GraphWidget(
                 title="Ingest throughput",
                 left=[metrics.chunks, app_metric("DocumentsIndexed", services.ingest)],
                 right=[metrics.documents_failed, app_metric("DocumentsRemoved", services.ingest)],
-                width=8,
+                width=width,
             ),
             cw.GraphWidget(
                 title="Ingest queue and dead-letter queue",
@@ -487,18 +490,22 @@ class Monitoring(Construct):
                     queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=MINUTE)
                 ],
                 right=[metrics.dlq_depth],
-                width=8,
-            ),
-            cw.GraphWidget(
-                title="OpenSearch cluster status",
-                left=[metrics.red, metrics.yellow],
-                right=[
-                    domain.metric_free_storage_space(period=MINUTE),
-                    domain.metric_nodes(statistic="Minimum", period=MINUTE),
-                ],
-                width=8,
+                width=width,
             ),
         ]
+        if domain is not None and metrics.red is not None and metrics.yellow is not None:
+            widgets.append(
+                cw.GraphWidget(
+                    title="OpenSearch cluster status",
+                    left=[metrics.red, metrics.yellow],
+                    right=[
+                        domain.metric_free_storage_space(period=MINUTE),
+                        domain.metric_nodes(statistic="Minimum", period=MINUTE),
+                    ],
+                    width=width,
+                )
+            )
+        return widgets
 
     @staticmethod
     def _function_widgets(functions: dict[str, lambda_.IFunction]) -> list[cw.IWidget]:

@@ -45,9 +45,10 @@ class StatelessStack(Stack):
         network, search = stateful.network, stateful.search
         # each function's metrics carry the stage in their service dimension (see ServiceNames)
         self.services = ServiceNames.of_stage(config.name)
+        # in the VPC with the domain (prod, OpenSearch); S3 Vectors needs no VPC (StageConfig refuses one)
         placement = (
             network.placement(search.client_security_group)
-            if network and search.client_security_group
+            if network and search and search.client_security_group
             else None
         )
         # the help widget's keys first: the query and health functions' environment names them
@@ -82,15 +83,28 @@ class StatelessStack(Stack):
         """What every function shares; the collections too (the ingest function files each object under
         one and links its chunks with the collection's URL template)."""
         return {
-            "RAG_EXPLORER_STORE": "opensearch",
-            "RAG_EXPLORER_OPENSEARCH_URL": stateful.search.endpoint_url,
-            "RAG_EXPLORER_OPENSEARCH_AUTH": "sigv4",
-            "RAG_EXPLORER_OPENSEARCH_INDEX": stateful.search.index_name,
+            **StatelessStack._store_environment(stateful),
             "RAG_EXPLORER_DOCUMENT_BUCKET": stateful.documents.bucket.bucket_name,
             "RAG_EXPLORER_HOME": "/tmp/rag-explorer",  # noqa: S108 - Lambda's only writable folder
             "POWERTOOLS_SERVICE_NAME": service,
             "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
             "RAG_EXPLORER_COLLECTIONS": config.widget.collections_json(),
+        }
+
+    @staticmethod
+    def _store_environment(stateful: StatefulStack) -> dict[str, str]:
+        if stateful.search is not None:
+            return {
+                "RAG_EXPLORER_STORE": "opensearch",
+                "RAG_EXPLORER_OPENSEARCH_URL": stateful.search.endpoint_url,
+                "RAG_EXPLORER_OPENSEARCH_AUTH": "sigv4",
+                "RAG_EXPLORER_OPENSEARCH_INDEX": stateful.search.index_name,
+            }
+        assert stateful.vectors is not None
+        return {
+            "RAG_EXPLORER_STORE": "s3vectors",
+            "RAG_EXPLORER_S3VECTORS_BUCKET": stateful.vectors.bucket_name,
+            "RAG_EXPLORER_S3VECTORS_INDEX": stateful.vectors.index_name,
         }
 
     def _api_environment(self, config: StageConfig, stateful: StatefulStack, service: str) -> dict[str, str]:
@@ -154,12 +168,18 @@ class StatelessStack(Stack):
         functions: QueryFunctions,
     ) -> None:
         documents, search = stateful.documents, stateful.search
-        # access: IAM first, then the fine-grained roles inside the domain
         documents.grant_read_documents(ingestion.function.role, policy_owner=ingestion.function)
         documents.grant_check_bucket(functions.health.role)
         documents.grant_check_bucket(functions.query.role)
         stateful.interactions.grant_record(functions.query.role)
         stateful.answer_cache.grant_cache(functions.query.role)
+        if stateful.vectors is not None:  # IAM alone: the index's ARN, exactly the actions each function uses
+            stateful.vectors.grant_read_write(ingestion.function.role)
+            for fn in (functions.query, functions.health):
+                stateful.vectors.grant_read(fn.role)
+            return
+        assert search is not None
+        # access: IAM first, then the fine-grained roles inside the domain
         search.grant_http_read_write(ingestion.function.role, policy_owner=ingestion.function)
         for fn in (functions.query, functions.health):
             search.grant_http_read(fn.role, policy_owner=fn)
@@ -194,7 +214,7 @@ class StatelessStack(Stack):
             api=api.api,
             queue=ingestion.queue,
             dead_letter_queue=ingestion.dead_letter_queue,
-            domain=stateful.search.domain,
+            domain=stateful.search.domain if stateful.search else None,
             config=config.monitoring,
             removal_policy=config.removal_policy,
         )
