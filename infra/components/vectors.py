@@ -57,6 +57,7 @@ SETUP_ACTIONS = ("s3vectors:GetIndex", "s3vectors:UpdateIndexMode", "s3vectors:U
 # (the pins of infra/runtime/requirements.txt): top-level entries, and their dist-info folders by name
 SDK_ENTRIES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 SDK_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python_dateutil", "six", "urllib3")
+# bump when bundle_setup lays the asset out differently (the asset hash does not see this code)
 SETUP_BUNDLE_FORMAT = "1"
 
 

@@ -39,7 +39,8 @@ CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 20
 
 
-def make_client() -> Any:  # pragma: no cover - the real client needs AWS (its model is tested)
+def make_client() -> Any:
+    """boto3's client, at ``AWS_ENDPOINT_URL_S3VECTORS`` when set (the tests' local endpoint)."""
     import boto3
     import botocore
     from botocore.config import Config
