@@ -199,13 +199,12 @@ def report(
         f"  per 1,000 questions: {1000 * per_q:,.0f} QueryVectors x ${QUERY_PER_MILLION}/M = "
         f"${per_q * QUERY_PER_MILLION / 1000:.4f}, + data processed {1000 * per_q:,.0f} x "
         f"{n_vectors:,} x {scanned:,.0f} B = {1000 * per_q * tb * 1024:.3f} GB x "
-        f"${QUERY_PER_TB_PROCESSED}/TB = ${1000 * per_q * tb * QUERY_PER_TB_PROCESSED:.6f}, + {1000 * other_q:,.0f} other requests: "
-        f"${per_1000:.4f}"
+        f"${QUERY_PER_TB_PROCESSED}/TB = ${1000 * per_q * tb * QUERY_PER_TB_PROCESSED:.6f}, "
+        f"+ {1000 * other_q:,.0f} other requests: ${per_1000:.4f}"
     )
     month = storage + n_asked / 1000 * per_1000
-    print(
-        f"  a month, {n_asked:,} questions: ${storage:.4f} + {n_asked / 1000:g} x ${per_1000:.4f} = ${month:.4f}"
-    )
+    total = f"${storage:.4f} + {n_asked / 1000:g} x ${per_1000:.4f} = ${month:.4f}"
+    print(f"  a month, {n_asked:,} questions: {total}")
 
 
 if __name__ == "__main__":
