@@ -154,8 +154,17 @@ class S3VectorsStore:
         return index
 
     def _create_index(self) -> dict[str, Any]:
-        self.client.create_index(**rq.create_index_request(self.bucket, self.index, dimension=self.dimension))
-        log.info("created %s (dimension %d)", self.where, self.dimension)
+        """Create the index (another process may just have: then use that one)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.create_index(
+                **rq.create_index_request(self.bucket, self.index, dimension=self.dimension)
+            )
+            log.info("created %s (dimension %d)", self.where, self.dimension)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConflictException":
+                raise
         index: dict[str, Any] = self.client.get_index(vectorBucketName=self.bucket, indexName=self.index)[
             "index"
         ]
@@ -224,8 +233,6 @@ class S3VectorsStore:
                 self._catalog.version = version
             else:
                 self._catalog = None
-
-    # ------------------------------------------------------------------ batched writes with retries
 
     # ------------------------------------------------------------------ writes
 

@@ -183,6 +183,14 @@ def test_refuses_an_index_of_another_metric(server: Server, bucket: str, index: 
         open_store(server, bucket, index).count_chunks()
 
 
+@fake_only
+def test_an_index_created_meanwhile_by_another_process_is_used(store: S3VectorsStore, server: Server) -> None:
+    server.fake.fail_next("GetIndex", 1, code="NotFoundException", status=404)  # looked before it existed
+    late = open_store(server, store.bucket, store.index, client=server.client(attempts=1))
+    fill(late, [make_chunks()[0].model_copy(update={"chunk_id": "c4", "source": "/d/new.md"})])
+    assert late.count_chunks() == 4 and store.count_documents() == 3
+
+
 def test_a_missing_bucket_is_a_clear_error(server: Server, index: str) -> None:
     s = open_store(server, f"missing-{uuid.uuid4().hex[:8]}", index)
     with pytest.raises(StoreError, match=r"was not found.*check s3vectors_bucket"):
