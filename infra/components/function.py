@@ -9,10 +9,11 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra.components.network import VpcPlacement
-from infra.nag import acknowledge
+from infra.nag import acknowledge, acknowledge_wildcard_resource
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -76,3 +77,30 @@ class AppFunction(Construct):
                 "AwsSolutions-IAM5[Resource::*]",
                 "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.",
             )
+
+
+def custom_resource_provider(
+    scope: Construct, construct_id: str, *, handler: AppFunction, what: str, log_retention: logs.RetentionDays
+) -> cr.Provider:
+    """CDK's provider framework around ``handler`` (a custom resource's function), its log group kept for
+    ``log_retention``, with the cdk-nag acknowledgments every such provider needs."""
+    provider = cr.Provider(
+        scope,
+        construct_id,
+        on_event_handler=handler.function,
+        log_group=logs.LogGroup(
+            scope, f"{construct_id}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        ),
+    )
+    acknowledge(
+        provider,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole]",
+        "CDK's custom resource provider framework function logs with the AWS basic execution policy.",
+    )
+    acknowledge_wildcard_resource(
+        provider,
+        f"{handler.function.function_arn}:*",
+        f"The provider framework invokes any version of the {what} function (lambda:InvokeFunction).",
+    )
+    return provider

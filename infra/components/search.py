@@ -22,10 +22,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchservice as opensearch
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from infra.components.function import AppFunction
+from infra.components.function import AppFunction, custom_resource_provider
 from infra.components.network import Network, VpcPlacement
 from infra.config import SearchConfig
 from infra.nag import acknowledge, acknowledge_wildcard_resource
@@ -85,7 +84,9 @@ class SearchDomain(Construct):
         self.domain.node.add_dependency(logs_policy)
 
         self.grant_http_read_write(self.bootstrap.role, policy_owner=self.bootstrap)
-        self.provider = self._provider(log_retention)
+        self.provider = custom_resource_provider(
+            self, "BootstrapProvider", handler=self.bootstrap, what="bootstrap", log_retention=log_retention
+        )
         self._acknowledge_domain(config, vpc=vpc)
 
     def _security_groups(
@@ -211,28 +212,6 @@ class SearchDomain(Construct):
                 )
             ]
         ).to_json()
-
-    def _provider(self, log_retention: logs.RetentionDays) -> cr.Provider:
-        provider = cr.Provider(
-            self,
-            "BootstrapProvider",
-            on_event_handler=self.bootstrap.function,
-            log_group=logs.LogGroup(
-                self, "BootstrapProviderLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-            ),
-        )
-        acknowledge(
-            provider,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "CDK's custom resource provider framework function logs with the AWS basic execution policy.",
-        )
-        acknowledge_wildcard_resource(
-            provider,
-            f"{self.bootstrap.function.function_arn}:*",
-            "The provider framework invokes any version of the bootstrap function (lambda:InvokeFunction).",
-        )
-        return provider
 
     def _acknowledge_domain(self, config: SearchConfig, *, vpc: ec2.IVpc | None) -> None:
         if vpc is None:

@@ -30,12 +30,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3vectors as s3vectors
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra import bundling
-from infra.components.function import AppFunction
-from infra.nag import acknowledge, acknowledge_wildcard_resource
+from infra.components.function import AppFunction, custom_resource_provider
 from shared.stores.s3vectors_requests import INDEX_MODE, NON_FILTERABLE_KEYS, TEXT_SEARCH, index_definition
 
 # pinned, like the document bucket's and the domain's: a refactoring of the construct tree must never
@@ -202,24 +200,12 @@ class VectorIndex(Construct):
         iam.Grant.add_to_principal(
             grantee=self.setup_function.role, actions=list(SETUP_ACTIONS), resource_arns=[self.index_arn]
         )
-        provider = cr.Provider(
+        provider = custom_resource_provider(
             self,
             "SetupProvider",
-            on_event_handler=self.setup_function.function,
-            log_group=logs.LogGroup(
-                self, "SetupProviderLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-            ),
-        )
-        acknowledge(
-            provider,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "CDK's custom resource provider framework function logs with the AWS basic execution policy.",
-        )
-        acknowledge_wildcard_resource(
-            provider,
-            f"{self.setup_function.function.function_arn}:*",
-            "The provider framework invokes any version of the index setup function (lambda:InvokeFunction).",
+            handler=self.setup_function,
+            what="index setup",
+            log_retention=log_retention,
         )
         self.setup = CustomResource(
             self,
