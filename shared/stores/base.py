@@ -11,6 +11,12 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+def check_embeddings(chunks: Sequence[Chunk], embeddings: np.ndarray, dimension: int) -> None:
+    """What every store's ``upsert`` checks first: one vector of the store's dimension per chunk."""
+    if embeddings.shape != (len(chunks), dimension):
+        raise ValueError(f"expected embeddings of shape {(len(chunks), dimension)}, got {embeddings.shape}")
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:

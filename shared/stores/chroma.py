@@ -24,6 +24,7 @@ import numpy as np
 from shared.errors import EmbedderMismatchError, StoreError
 from shared.extras import needs_extra
 from shared.models import DEFAULT_COLLECTION, Chunk, IndexHealth, ScoredChunk, SearchFilter
+from shared.stores.base import check_embeddings
 from shared.stores.lexical import LexicalIndex
 
 log = logging.getLogger(__name__)
@@ -183,10 +184,7 @@ class ChromaStore:
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if not chunks:
             return
-        if embeddings.shape != (len(chunks), self.dimension):
-            raise ValueError(
-                f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}"
-            )
+        check_embeddings(chunks, embeddings, self.dimension)
         self._mark_dirty()
         try:
             for start in range(0, len(chunks), 1000):

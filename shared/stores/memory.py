@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter
+from shared.stores.base import check_embeddings
 from shared.stores.lexical import LexicalIndex
 
 
@@ -22,10 +23,7 @@ class MemoryStore:
         self._version = uuid.uuid4().hex
 
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
-        if embeddings.shape != (len(chunks), self.dimension):
-            raise ValueError(
-                f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}"
-            )
+        check_embeddings(chunks, embeddings, self.dimension)
         for chunk, vec in zip(chunks, embeddings, strict=True):
             self._chunks[chunk.chunk_id] = chunk
             self._vectors[chunk.chunk_id] = np.asarray(vec, dtype=np.float32)

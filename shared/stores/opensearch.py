@@ -47,6 +47,7 @@ from shared.chunking import embedding_text
 from shared.errors import ConfigError, EmbedderMismatchError, StoreError, StoreUnavailableError
 from shared.extras import needs_extra
 from shared.models import DEFAULT_COLLECTION, Chunk, IndexHealth, ScoredChunk, SearchFilter, utc_timestamp
+from shared.stores.base import check_embeddings
 from shared.stores.opensearch_queries import (
     HIT_SOURCE_EXCLUDES,
     TEMPLATE_VERSION,
@@ -437,10 +438,7 @@ class OpenSearchStore:
     # ------------------------------------------------------------------ writes
 
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
-        if embeddings.shape != (len(chunks), self.dimension):
-            raise ValueError(
-                f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}"
-            )
+        check_embeddings(chunks, embeddings, self.dimension)
         if not chunks:
             return
         self._ensure_index(write=True)

@@ -44,6 +44,7 @@ from shared.chunking import embedding_text
 from shared.errors import ConfigError, EmbedderMismatchError, LoaderError, StoreError
 from shared.models import Chunk, IndexHealth, ScoredChunk, SearchFilter, utc_timestamp
 from shared.stores import s3vectors_requests as rq
+from shared.stores.base import check_embeddings
 from shared.stores.s3vectors_catalog import Catalog
 from shared.stores.s3vectors_client import VectorsClient, build_client
 
@@ -237,10 +238,7 @@ class S3VectorsStore:
     # ------------------------------------------------------------------ writes
 
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
-        if embeddings.shape != (len(chunks), self.dimension):
-            raise ValueError(
-                f"expected embeddings of shape {(len(chunks), self.dimension)}, got {embeddings.shape}"
-            )
+        check_embeddings(chunks, embeddings, self.dimension)
         if not chunks:
             return
         now = utc_timestamp()
