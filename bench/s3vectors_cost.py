@@ -11,6 +11,13 @@ ingested and per question asked, the requests of each kind and the logical bytes
 key and metadata: what PutVectors is billed on), then prices them with the us-east-1 list prices below.
 Questions are made from the documentation's headings ("How do I <heading>?") plus out-of-scope ones; the
 answer cache is off so every question reaches the store.
+
+    python bench/s3vectors_cost.py --set borg      # also: gnucash, hatch, python, own_docs
+
+compares the two stores on a quality-suite set instead (bench/quality: a real manual and its questions
+written as customers write tickets, with same-domain questions the manual does not answer): hit@5,
+answered, refused, first citation right, and how many questions got the same decision and first citation
+from both. Both use the shipped confidence model (the quality suite's own figures are leave-one-out).
 """
 
 from __future__ import annotations
@@ -89,6 +96,56 @@ def filterable_bytes(vector: dict[str, Any]) -> int:
     return 4 * len(vector["data"]["float32"]) + len(vector["key"].encode()) + rq.json_size(metadata)
 
 
+def parity(name: str, embedder: str) -> None:
+    """The quality-suite set ``name`` through both stores, side by side."""
+    from bench.quality.corpora import CORPORA
+    from shared.evaluation import load_dataset, run_eval, summarize
+
+    corpus = CORPORA[name]
+    dataset = load_dataset(corpus.questions)
+    with tempfile.TemporaryDirectory() as tmp, moto_server() as moto_url, S3VectorsFake(moto_url) as fake:
+        cloud, local = services(Path(tmp), fake, embedder)
+        for service in (cloud, local):
+            service.ingest(corpus.files(), files=corpus.files())
+        results = {label: run_eval(dataset, svc) for label, svc in (("s3vectors", cloud), ("chroma", local))}
+    same = sum(
+        (a.decision, a.cited_sources[:1]) == (b.decision, b.cited_sources[:1])
+        for a, b in zip(results["s3vectors"], results["chroma"], strict=True)
+    )
+    n = len(dataset.items)
+    print(f"{name}: {n} questions; same decision and first citation from both stores: {same}/{n}")
+    for label, rows in results.items():
+        summary = summarize(rows, dataset=name, target=label)
+        figures = {
+            "hit@5": summary.hit_at_5,
+            "answered": summary.answer_rate,
+            "same-domain refused": summary.refused_same_domain,
+            "unrelated refused": summary.refused_unrelated,
+            "cite@1": summary.citation_accuracy,
+            "errors": summary.errors,
+        }
+        print(
+            f"  {label:10} "
+            + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items())
+        )
+
+
+def services(tmp: Path, fake: S3VectorsFake, embedder: str) -> tuple[RagService, RagService]:
+    """A service on a new vector bucket behind ``fake`` and one on a local Chroma home, same settings."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3VECTORS": fake.url,
+    }.items():
+        os.environ[name] = value
+    bucket = f"bench-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3vectors").create_vector_bucket(vectorBucketName=bucket)
+    common: dict[str, Any] = {"embedder": embedder, "answer_cache": False, "record_interactions": False}
+    cloud = RagService(Settings(home=tmp / "s3v", store="s3vectors", s3vectors_bucket=bucket, **common))
+    return cloud, RagService(Settings(home=tmp / "chroma", **common))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedder", default="local:all-MiniLM-L6-v2")
@@ -96,23 +153,14 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=300, help="scenario: pages of documentation")
     parser.add_argument("--chunks-per-page", type=int, default=10, help="scenario: chunks a page")
     parser.add_argument("--questions-month", type=int, default=3000, help="scenario: questions a month")
+    parser.add_argument("--set", help="compare the stores on this quality-suite set instead")
     args = parser.parse_args()
+    if args.set:
+        parity(args.set, args.embedder)
+        return
     asked = questions(args.questions)
     with tempfile.TemporaryDirectory() as tmp, moto_server() as moto_url, S3VectorsFake(moto_url) as fake:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL_S3VECTORS": fake.url,
-        }.items():
-            os.environ[name] = value
-        bucket = f"bench-{uuid.uuid4().hex[:8]}"
-        boto3.client("s3vectors").create_vector_bucket(vectorBucketName=bucket)
-        common = {"embedder": args.embedder, "answer_cache": False, "record_interactions": False}
-        cloud = RagService(
-            Settings(home=Path(tmp) / "s3v", store="s3vectors", s3vectors_bucket=bucket, **common)
-        )
-        local = RagService(Settings(home=Path(tmp) / "chroma", **common))
+        cloud, local = services(Path(tmp), fake, args.embedder)
         local.ingest(corpus())
         fake.clear_calls()
         pages = 0
