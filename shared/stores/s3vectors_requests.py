@@ -38,7 +38,7 @@ MAX_GET_VECTORS = 100
 MAX_LIST_RESULTS = 1000
 MAX_TOP_K = 100
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
-PUT_BATCH_BYTES = 16 * 1024 * 1024
+PUT_BATCH_BYTES = MAX_REQUEST_BYTES * 4 // 5
 """What one PutVectors request carries at most (estimated JSON size), below the 20 MiB payload limit."""
 MAX_FILTERABLE_BYTES = 2 * 1024
 MAX_METADATA_BYTES = 40 * 1024

@@ -109,6 +109,7 @@ def test_chunk_metadata_round_trips_every_field() -> None:
         assert metadata["text"] == embedding_text(c)
         assert ("tags" in metadata) == bool(c.tags) and ("folders" in metadata) == ("/" in c.source)
         assert rq.metadata_problem(metadata) is None
+        assert len(metadata) <= rq.MAX_METADATA_KEYS
 
 
 def test_folders_and_prefixes() -> None:
