@@ -25,6 +25,7 @@ from shared.ingest import Ingestor, source_for
 from shared.models import Chunk, SearchFilter
 from shared.retrieval import HybridRetriever
 from shared.stores.opensearch import TEMPLATE_VERSION, OpenSearchStore
+from tests.integration.store_cases import make_chunks
 
 REAL_URL = os.environ.get("OPENSEARCH_URL")
 needs_knn = pytest.mark.skipif(
@@ -66,29 +67,6 @@ def open_store(
     client: OpenSearch, index: str, name: str = EMB.name, dimension: int = EMB.dimension
 ) -> OpenSearchStore:
     return OpenSearchStore(client=client, index=index, embedder_name=name, dimension=dimension)
-
-
-def make_chunks() -> list[Chunk]:
-    rows = [
-        ("c1", "/d/keys.md", "Rotate the API key from the console.", ["security"], 1),
-        ("c2", "/d/keys.md", "Old keys expire one hour after rotation.", ["security", "admin"], None),
-        ("c3", "/d/billing.md", "Invoices are emailed every month.", ["billing"], None),
-    ]
-    return [
-        Chunk(
-            chunk_id=cid,
-            source=src,
-            title="T",
-            text=text,
-            heading_path=["H", "I"],
-            position=i,
-            content_hash=f"hash-{src}",
-            tags=tags,
-            page=page,
-            n_tokens=7,
-        )
-        for i, (cid, src, text, tags, page) in enumerate(rows)
-    ]
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from shared.stores import s3vectors_requests as rq
 from shared.stores.s3vectors import S3VectorsStore
 from shared.stores.s3vectors_client import WRITE_ATTEMPTS
 from tests.aws import moto_server
+from tests.integration.store_cases import make_chunks
 
 REAL_BUCKET = os.environ.get("S3VECTORS_TEST_BUCKET")
 fake_only = pytest.mark.skipif(
@@ -108,29 +109,6 @@ def open_store(
         sleep=kw.pop("sleep", Sleeps()),
         **kw,
     )
-
-
-def make_chunks() -> list[Chunk]:
-    rows = [
-        ("c1", "/d/keys.md", "Rotate the API key from the console.", ["security"], 1),
-        ("c2", "/d/keys.md", "Old keys expire one hour after rotation.", ["security", "admin"], None),
-        ("c3", "/d/billing.md", "Invoices are emailed every month.", ["billing"], None),
-    ]
-    return [
-        Chunk(
-            chunk_id=cid,
-            source=src,
-            title="T",
-            text=text,
-            heading_path=["H", "I"],
-            position=i,
-            content_hash=f"hash-{src}",
-            tags=tags,
-            page=page,
-            n_tokens=7,
-        )
-        for i, (cid, src, text, tags, page) in enumerate(rows)
-    ]
 
 
 def fill(s: S3VectorsStore, chunks: list[Chunk] | None = None) -> S3VectorsStore:
